@@ -1,0 +1,149 @@
+import CCurl
+import Foundation
+import Synchronization
+
+/// The one thread that drives every transfer through a single curl multi handle.
+///
+/// Only this thread touches curl handles. Other threads hand it work through `submit` and
+/// `cancel`, which queue under a mutex and wake it with `curl_multi_wakeup`. With transfers in
+/// flight it sleeps in `curl_multi_poll` until a socket is ready or the nearest deadline (curl's
+/// own timers or a transfer's stall limit); with none it sleeps until woken, without a timeout.
+/// The multi handle keeps the connection cache, so connections are reused across requests.
+///
+/// `@unchecked Sendable`: `inbox` is guarded by `inboxLock`; `multi` is used only on the loop's thread,
+/// except for `curl_multi_wakeup`, which libcurl documents as callable from any thread.
+final class CurlMultiLoop: @unchecked Sendable {
+    /// Identifies a submitted transfer, to cancel it.
+    typealias TransferID = UInt64
+
+    private enum Command {
+        case add(TransferID, CurlTransfer)
+        case cancel(TransferID)
+        case stop
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let inboxLock = NSLock()
+    private var inbox: [Command] = []   // guarded by inboxLock
+    private let nextID = Atomic<UInt64>(1)
+    private var active: [TransferID: CurlTransfer] = [:]   // loop thread only
+    private var thread: Thread?
+    private let stopped = DispatchSemaphore(value: 0)
+
+    /// Poll timeout while idle: the largest curl accepts. Nothing but a wake-up or a socket ends it.
+    private static let idleWait = Int32.max
+
+    init() {
+        Self.initializeCurlOnce
+        multi = curl_multi_init()
+        // Several requests to one host share connections instead of opening one each.
+        jigsync_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0)
+        let thread = Thread { [self] in self.run() }
+        thread.name = "jigsync-curl"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// `curl_global_init` is not thread-safe; run it once, before any handle exists.
+    private static let initializeCurlOnce: Void = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    /// Stops the thread; transfers still in flight complete as cancelled.
+    func shutdown() {
+        enqueue(.stop)
+        stopped.wait()
+        curl_multi_cleanup(multi)
+    }
+
+    /// Hands a transfer to the loop; returns an id to cancel it with.
+    @discardableResult
+    func submit(_ transfer: CurlTransfer) -> TransferID {
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        enqueue(.add(id, transfer))
+        return id
+    }
+
+    /// Aborts a transfer; its completion runs with a `.cancelled` error. Unknown ids are ignored.
+    func cancel(_ id: TransferID) {
+        enqueue(.cancel(id))
+    }
+
+    private func enqueue(_ command: Command) {
+        inboxLock.withLock { inbox.append(command) }
+        curl_multi_wakeup(multi)
+    }
+
+    // MARK: loop thread
+
+    private func run() {
+        var running: Int32 = 0
+        while true {
+            let commands = inboxLock.withLock {
+                defer { inbox.removeAll(keepingCapacity: true) }
+                return inbox
+            }
+            for command in commands {
+                switch command {
+                case .add(let id, let transfer):
+                    active[id] = transfer
+                    curl_multi_add_handle(multi, transfer.easy)
+                case .cancel(let id):
+                    if let transfer = active[id] {
+                        transfer.cancel()
+                        remove(id, code: CURLE_ABORTED_BY_CALLBACK)
+                    }
+                case .stop:
+                    for (id, transfer) in active {
+                        transfer.cancel()
+                        remove(id, code: CURLE_ABORTED_BY_CALLBACK)
+                    }
+                    stopped.signal()
+                    return
+                }
+            }
+
+            curl_multi_perform(multi, &running)
+            collectFinished()
+            expireStalled()
+
+            var numfds: Int32 = 0
+            curl_multi_poll(multi, nil, 0, pollTimeout(), &numfds)
+        }
+    }
+
+    private func collectFinished() {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(multi, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            let code = message.pointee.data.result
+            guard let id = active.first(where: { $0.value.easy == easy })?.key else { continue }
+            remove(id, code: code)
+        }
+    }
+
+    private func expireStalled() {
+        let now = ContinuousClock.now
+        for (id, transfer) in active where transfer.deadline <= now {
+            transfer.expire()
+            remove(id, code: CURLE_OPERATION_TIMEDOUT)
+        }
+    }
+
+    private func remove(_ id: TransferID, code: CURLcode) {
+        guard let transfer = active.removeValue(forKey: id) else { return }
+        curl_multi_remove_handle(multi, transfer.easy)
+        transfer.finish(code: code)
+    }
+
+    /// The longest the loop may sleep: until curl's next timer or the nearest stall deadline.
+    private func pollTimeout() -> Int32 {
+        if active.isEmpty { return Self.idleWait }
+        var curlTimeout: Int = -1
+        curl_multi_timeout(multi, &curlTimeout)
+        let nearest = active.values.map(\.deadline).min()!
+        let untilDeadline = max(0, CurlTransfer.milliseconds(nearest - .now)) + 1
+        let wait = curlTimeout < 0 ? untilDeadline : min(curlTimeout, untilDeadline)
+        return Int32(clamping: wait)
+    }
+}

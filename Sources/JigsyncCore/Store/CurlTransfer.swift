@@ -1,0 +1,280 @@
+import CCurl
+import Crypto
+import Foundation
+
+/// What one HTTP exchange produced, handed back from the curl thread.
+struct CurlOutcome: Sendable {
+    /// The status of the final answer; 0 when no answer arrived.
+    var status: Int = 0
+    /// Headers of the final answer, names lower-cased.
+    var headers: [String: String] = [:]
+    /// The body when it was collected in memory.
+    var body = Data()
+    /// Bytes of the request body sent and their SHA-256 (hex), for uploads.
+    var sentBytes: Int64 = 0
+    var sentSHA256: String?
+    /// Bytes of the answer body received and their SHA-256, for downloads.
+    var receivedBytes: Int64 = 0
+    var receivedSHA256: String?
+    /// Set when the exchange failed before an answer could be used.
+    var failure: StoreError?
+}
+
+/// Where the body of an answer goes.
+enum ResponseSink {
+    /// Collected in memory up to a limit (JSON answers).
+    case memory(limit: Int)
+    /// Streamed to a file and hashed (downloads); collected in memory instead when the status is not 200.
+    case file(WritableFile)
+}
+
+/// Why the curl thread ended a transfer itself.
+enum TransferAbort {
+    case fileChanged(String)
+    case sendStalled(Duration)
+    case noResponse(Duration)
+    case receiveStalled(Duration)
+    case responseTooLarge(Int)
+    case sinkFailed(String)
+    case cancelled
+}
+
+/// One HTTP exchange: owns its easy handle and header list, and receives curl's callbacks.
+///
+/// Built on the caller's thread, then owned by the curl-multi thread, which alone touches it
+/// until `complete` is called.
+final class CurlTransfer {
+    typealias Completion = @Sendable (CurlOutcome) -> Void
+
+    let easy: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let body: UploadBody?
+    private let sink: ResponseSink
+    private let timeouts: StoreConfiguration
+    private let redactor: APIKey?
+    private let completion: Completion
+    /// curl writes its detailed error here; it must outlive the handle, so it is allocated, not an array.
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+
+    private var outcome = CurlOutcome()
+    private var receiveHasher = SHA256()
+    private var collectingInMemory: Bool
+    /// Progress bookkeeping, on the monotonic clock.
+    private var lastProgress = ContinuousClock.now
+    private var lastUploaded: Int64 = -1
+    private var lastDownloaded: Int64 = -1
+    private var uploadFinished: Bool
+    private(set) var abortReason: TransferAbort?
+
+    init(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
+         configuration: StoreConfiguration, completion: @escaping Completion) throws(StoreError) {
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        guard let easy = curl_easy_init() else {
+            errorBuffer.deallocate()
+            throw StoreError(.retryLater, message: "curl_easy_init failed (out of memory?)")
+        }
+        self.easy = easy
+        self.body = body
+        self.sink = sink
+        self.timeouts = configuration
+        self.redactor = configuration.apiKey
+        self.completion = completion
+        self.uploadFinished = body == nil
+        if case .file = sink { collectingInMemory = false } else { collectingInMemory = true }
+        for header in headers { headerList = curl_slist_append(headerList, header) }
+        configure(method: method, url: url, configuration: configuration)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
+        errorBuffer.deallocate()
+    }
+
+    private func configure(method: String, url: String, configuration: StoreConfiguration) {
+        let me = Unmanaged.passUnretained(self).toOpaque()   // self outlives the handle: deinit cleans it up.
+        jigsync_curl_setopt_string(easy, CURLOPT_URL, url)
+        // The key may hold `.` or `..` segments; send the path exactly as the key says.
+        jigsync_curl_setopt_long(easy, CURLOPT_PATH_AS_IS, 1)
+        jigsync_curl_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        jigsync_curl_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)  // never carry the key to another host
+        jigsync_curl_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        jigsync_curl_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        if let ca = configuration.caBundle { jigsync_curl_setopt_string(easy, CURLOPT_CAINFO, ca) }
+        jigsync_curl_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(configuration.connectTimeout))
+        let version = configuration.httpVersion == .http1_1 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS
+        jigsync_curl_setopt_long(easy, CURLOPT_HTTP_VERSION, version)
+        jigsync_curl_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        jigsync_curl_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+        jigsync_curl_setopt_pointer(easy, CURLOPT_PRIVATE, me)
+
+        jigsync_curl_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
+        jigsync_curl_setopt_data_cb(easy, CURLOPT_HEADERFUNCTION) { buffer, size, count, userdata in
+            Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().receiveHeader(buffer!, size * count)
+        }
+        jigsync_curl_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
+        jigsync_curl_setopt_data_cb(easy, CURLOPT_WRITEFUNCTION) { buffer, size, count, userdata in
+            Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().receiveBody(buffer!, size * count)
+        }
+        jigsync_curl_setopt_long(easy, CURLOPT_NOPROGRESS, 0)
+        jigsync_curl_setopt_pointer(easy, CURLOPT_XFERINFODATA, me)
+        jigsync_curl_setopt_xferinfo_cb(easy) { userdata, _, downloaded, _, uploaded in
+            Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().progress(uploaded: uploaded, downloaded: downloaded)
+        }
+
+        switch method {
+        case "POST":
+            jigsync_curl_setopt_long(easy, CURLOPT_POST, 1)
+            // A declared length: never chunked, and the server learns the size before the body.
+            jigsync_curl_setopt_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body?.declaredLength ?? 0))
+            if body != nil {
+                jigsync_curl_setopt_pointer(easy, CURLOPT_READDATA, me)
+                jigsync_curl_setopt_data_cb(easy, CURLOPT_READFUNCTION) { buffer, size, count, userdata in
+                    Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().sendBody(buffer!, size * count)
+                }
+                jigsync_curl_setopt_pointer(easy, CURLOPT_SEEKDATA, me)
+                jigsync_curl_setopt_seek_cb(easy) { userdata, offset, origin in
+                    Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().seekBody(offset, origin)
+                }
+            } else {
+                jigsync_curl_setopt_string(easy, CURLOPT_POSTFIELDS, "")
+            }
+        case "GET":
+            jigsync_curl_setopt_long(easy, CURLOPT_HTTPGET, 1)
+        default:
+            jigsync_curl_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method)
+        }
+        jigsync_curl_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)
+    }
+
+    // MARK: callbacks (curl thread)
+
+    private func sendBody(_ buffer: UnsafeMutablePointer<CChar>, _ capacity: Int) -> Int {
+        guard let body else { return 0 }
+        if let n = body.fill(UnsafeMutableRawBufferPointer(start: buffer, count: capacity)) { return n }
+        abortReason = .fileChanged(body.verifyUnchangedAfterSend() ?? "changed while it was being sent")
+        return jigsync_curl_readfunc_abort()
+    }
+
+    private func seekBody(_ offset: curl_off_t, _ origin: Int32) -> Int32 {
+        // Only a rewind to the start is supported: the hash must cover the body from its first byte.
+        guard let body, offset == 0, origin == SEEK_SET else { return jigsync_curl_seekfunc_cantseek() }
+        body.rewind()
+        return jigsync_curl_seekfunc_ok()
+    }
+
+    private func receiveHeader(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
+        let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: count), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.hasPrefix("HTTP/") {
+            // A new status line (after a 100 Continue, say): headers belong to the latest answer.
+            outcome.headers = [:]
+            outcome.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            outcome.headers[name] = value
+        }
+        if outcome.status >= 200 { uploadFinished = true }
+        lastProgress = .now
+        return count
+    }
+
+    private func receiveBody(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: count)
+        if case .file(let file) = sink, outcome.status == 200 {
+            collectingInMemory = false
+            do { try file.write(bytes) } catch {
+                abortReason = .sinkFailed(error.description)
+                return 0
+            }
+            receiveHasher.update(bufferPointer: bytes)
+        } else {
+            collectingInMemory = true
+            let limit = if case .memory(let limit) = sink { limit } else { timeouts.maxResponseBytes }
+            guard outcome.body.count + count <= limit else {
+                abortReason = .responseTooLarge(limit)
+                return 0
+            }
+            outcome.body.append(contentsOf: bytes)
+        }
+        outcome.receivedBytes += Int64(count)
+        return count
+    }
+
+    private func progress(uploaded: curl_off_t, downloaded: curl_off_t) -> Int32 {
+        if Int64(uploaded) != lastUploaded || Int64(downloaded) != lastDownloaded {
+            lastUploaded = Int64(uploaded)
+            lastDownloaded = Int64(downloaded)
+            lastProgress = .now
+        }
+        if let body, Int64(uploaded) >= body.declaredLength, !uploadFinished {
+            uploadFinished = true
+            lastProgress = .now
+        }
+        return 0
+    }
+
+    // MARK: driven by the multi loop
+
+    /// When this transfer must have made progress by, or be aborted.
+    var deadline: ContinuousClock.Instant {
+        if !uploadFinished { return lastProgress + timeouts.sendStallTimeout }
+        if outcome.status < 200 { return lastProgress + timeouts.responseTimeout }
+        return lastProgress + timeouts.receiveStallTimeout
+    }
+
+    /// Records why the loop gave up on the transfer because its deadline passed.
+    func expire() {
+        if !uploadFinished {
+            abortReason = .sendStalled(timeouts.sendStallTimeout)
+        } else if outcome.status < 200 {
+            abortReason = .noResponse(timeouts.responseTimeout)
+        } else {
+            abortReason = .receiveStalled(timeouts.receiveStallTimeout)
+        }
+    }
+
+    func cancel() { abortReason = .cancelled }
+
+    /// Called once by the loop when curl is done with the handle (or the loop aborted it).
+    func finish(code: CURLcode) {
+        var result = outcome
+        if let body {
+            result.sentBytes = body.offset
+            result.sentSHA256 = body.sentDigest()
+        }
+        if case .file = sink, !collectingInMemory {
+            result.receivedSHA256 = receiveHasher.finalize().map { String(format: "%02x", $0) }.joined()
+        }
+        if let reason = abortReason {
+            result.failure = Self.error(for: reason)
+        } else if code != CURLE_OK {
+            let detail = errorBuffer.pointee == 0 ? String(cString: curl_easy_strerror(code)) : String(cString: errorBuffer)
+            result.failure = StoreError(.retryLater, message: redact("network: \(detail)"))
+        } else if let body, result.status == 200, let change = body.verifyUnchangedAfterSend() {
+            result.failure = StoreError(.fileChanged, status: 200, message: "\(body.file.path) \(change)")
+        } else if result.status == 0 {
+            result.failure = StoreError(.retryLater, message: "the server closed the connection without an answer")
+        }
+        completion(result)
+    }
+
+    private func redact(_ text: String) -> String { redactor?.redact(text) ?? text }
+
+    private static func error(for reason: TransferAbort) -> StoreError {
+        switch reason {
+        case .fileChanged(let why): StoreError(.fileChanged, message: "file \(why)")
+        case .sendStalled(let limit): StoreError(.retryLater, message: "sending made no progress for \(limit); aborted")
+        case .noResponse(let limit): StoreError(.retryLater, message: "no answer within \(limit) after the body was sent; aborted")
+        case .receiveStalled(let limit): StoreError(.retryLater, message: "receiving made no progress for \(limit); aborted")
+        case .responseTooLarge(let limit): StoreError(.retryLater, message: "the server's answer exceeded \(limit) bytes; not the JSON expected")
+        case .sinkFailed(let why): StoreError(.fixConfiguration, message: "could not write the download: \(why)")
+        case .cancelled: StoreError(.cancelled, message: "cancelled")
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds) * 1000 + Int(duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+
+/// A client of JigsawStack File Storage: upload, read and delete, over libcurl.
+///
+/// All requests of one client share a curl-multi thread and its connection cache. Methods are
+/// `async` and never block the caller's thread: they hand the transfer to that thread and
+/// suspend until it completes. Cancelling the calling task aborts the transfer.
+public final class FileStoreClient: Sendable {
+    public let configuration: StoreConfiguration
+    private let loop: CurlMultiLoop
+
+    public init(configuration: StoreConfiguration) {
+        self.configuration = configuration
+        self.loop = CurlMultiLoop()
+    }
+
+    deinit { loop.shutdown() }
+
+    /// Options of an upload, as the API names them.
+    public struct UploadOptions: Sendable {
+        /// The key to store under; the server picks a random one when nil.
+        public var key: String?
+        /// Replace an existing file under the same key.
+        public var overwrite = false
+        /// Sent as `Content-Type` and `content_type`; nil lets the service detect it.
+        public var contentType: String?
+        /// Ask for a temporary public URL.
+        public var temporaryPublicURL = false
+
+        public init(key: String? = nil, overwrite: Bool = false, contentType: String? = nil, temporaryPublicURL: Bool = false) {
+            self.key = key
+            self.overwrite = overwrite
+            self.contentType = contentType
+            self.temporaryPublicURL = temporaryPublicURL
+        }
+    }
+
+    /// Uploads `file`, streaming it from its descriptor with its length declared.
+    ///
+    /// - Returns: the server's answer with the length and SHA-256 of the bytes actually sent.
+    /// - Throws: `StoreError`; `.fileChanged` when the file changed while it was sent.
+    public func upload(_ file: ReadableFile, options: UploadOptions) async throws(StoreError) -> UploadResult {
+        var query: [(String, String)] = []
+        if let key = options.key { query.append(("key", key)) }
+        query.append(("overwrite", options.overwrite ? "true" : "false"))
+        if options.temporaryPublicURL { query.append(("temp_public_url", "true")) }
+        if let type = options.contentType { query.append(("content_type", type)) }
+        let url = endpoint("/v1/store/file") + "?" + query.map { "\($0)=\(KeyEncoding.queryValue($1))" }.joined(separator: "&")
+        var headers = try authHeaders()
+        headers.append("Content-Type: \(options.contentType ?? "application/octet-stream")")
+        // Without this, curl waits up to a second for `100 Continue` before sending a large body.
+        headers.append("Expect:")
+
+        let outcome = try await perform(method: "POST", url: url, headers: headers,
+                                        body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes))
+        try check(outcome, operation: .upload)
+        let answer: UploadAnswer = try decode(outcome)
+        return UploadResult(key: answer.key, url: answer.url, size: answer.size,
+                            temporaryPublicURL: answer.temp_public_url,
+                            sentBytes: outcome.sentBytes, sentSHA256: outcome.sentSHA256 ?? "",
+                            rateLimit: RateLimitStatus(headers: outcome.headers), responseBody: outcome.body)
+    }
+
+    /// Reads the file stored under `key` into `destination`, hashing it as it arrives.
+    public func read(key: String, into destination: WritableFile) async throws(StoreError) -> DownloadResult {
+        let outcome = try await perform(method: "GET", url: fileURL(key), headers: try authHeaders(),
+                                        body: nil, sink: .file(destination))
+        try check(outcome, operation: .read)
+        return DownloadResult(bytes: outcome.receivedBytes, sha256: outcome.receivedSHA256 ?? "",
+                              contentType: outcome.headers["content-type"])
+    }
+
+    /// Deletes the file stored under `key`.
+    public func delete(key: String) async throws(StoreError) {
+        let outcome = try await perform(method: "DELETE", url: fileURL(key), headers: try authHeaders(),
+                                        body: nil, sink: .memory(limit: configuration.maxResponseBytes))
+        try check(outcome, operation: .delete)
+        struct Answer: Decodable { var success: Bool? }
+        let answer: Answer = try decode(outcome)
+        guard answer.success != false else {
+            throw StoreError(.retryLater, status: outcome.status, message: "the server answered success=false to the delete")
+        }
+    }
+
+    /// The URL a stored file is read from; with a public key, the public form a browser can open.
+    public func readURL(key: String, public usePublicKey: Bool = true) -> String {
+        let url = fileURL(key)
+        guard usePublicKey, let publicKey = configuration.publicKey else { return url }
+        return url + "?x-api-key=" + KeyEncoding.queryValue(publicKey)
+    }
+
+    // MARK: -
+
+    private func endpoint(_ path: String) -> String { configuration.baseURL + path }
+
+    private func fileURL(_ key: String) -> String {
+        endpoint("/v1/store/file/read/") + KeyEncoding.pathComponent(key)
+    }
+
+    private func authHeaders() throws(StoreError) -> [String] {
+        guard let key = configuration.apiKey else {
+            throw StoreError(.fixConfiguration, message: "no API key: set JIGSAWSTACK_API_KEY")
+        }
+        return ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
+    }
+
+    private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink) async throws(StoreError) -> CurlOutcome {
+        let box = TransferIDBox()
+        let outcome: CurlOutcome
+        do {
+            outcome = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
+                    do {
+                        let transfer = try CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
+                                                        configuration: configuration) { continuation.resume(returning: $0) }
+                        box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            } onCancel: {
+                box.cancel(loop: loop)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.retryLater, message: "\(error)")
+        }
+        if let failure = outcome.failure { throw failure }
+        return outcome
+    }
+
+    private func check(_ outcome: CurlOutcome, operation: StoreError.Operation) throws(StoreError) {
+        guard outcome.status != 200 else { return }
+        let message = serverMessage(outcome)
+        throw StoreError.classify(status: outcome.status, operation: operation, serverMessage: message,
+                                  retryAfter: ServerWait.wait(from: outcome.headers))
+    }
+
+    /// The server's `message` (and `error`), or a quote of what it sent when that is not JSON.
+    private func serverMessage(_ outcome: CurlOutcome) -> String {
+        struct ErrorBody: Decodable { var message: String?; var error: String? }
+        if let body = try? JSONDecoder().decode(ErrorBody.self, from: outcome.body), body.message != nil || body.error != nil {
+            let parts = [body.message, body.error.map { "(\($0))" }].compactMap { $0 }
+            return redact(parts.joined(separator: " "))
+        }
+        return redact("unexpected answer: " + Self.quote(outcome.body))
+    }
+
+    private func decode<T: Decodable>(_ outcome: CurlOutcome) throws(StoreError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: outcome.body)
+        } catch {
+            throw StoreError(.retryLater, status: outcome.status,
+                             message: redact("the server answered \(outcome.status) but not with the JSON expected: " + Self.quote(outcome.body)))
+        }
+    }
+
+    private func redact(_ text: String) -> String { configuration.apiKey?.redact(text) ?? text }
+
+    /// The first bytes of a body, printable, for an error message.
+    static func quote(_ body: Data) -> String {
+        if body.isEmpty { return "(empty body)" }
+        let text = String(decoding: body.prefix(200), as: UTF8.self)
+            .map { $0.isASCII && ($0.isLetter || $0.isNumber || $0.isPunctuation || $0.isSymbol || $0 == " ") || !$0.isASCII ? $0 : " " }
+        return "\"" + String(text) + (body.count > 200 ? "…" : "") + "\""
+    }
+}
+
+/// Ties a task's cancellation to the transfer id once the loop has it.
+///
+/// `@unchecked Sendable`: both fields are guarded by `lock`.
+private final class TransferIDBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var id: CurlMultiLoop.TransferID?
+    private var cancelRequested = false
+
+    func set(_ id: CurlMultiLoop.TransferID, cancelled: Bool, loop: CurlMultiLoop) {
+        lock.lock()
+        self.id = id
+        let cancelNow = cancelRequested || cancelled
+        lock.unlock()
+        if cancelNow { loop.cancel(id) }
+    }
+
+    func cancel(loop: CurlMultiLoop) {
+        lock.lock()
+        cancelRequested = true
+        let id = self.id
+        lock.unlock()
+        if let id { loop.cancel(id) }
+    }
+}
+
+/// The JSON of a successful upload.
+private struct UploadAnswer: Decodable {
+    var key: String
+    var url: String?
+    var size: Int64?
+    var temp_public_url: String?
+}

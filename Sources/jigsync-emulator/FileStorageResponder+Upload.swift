@@ -1,0 +1,133 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+extension FileStorageResponder {
+    /// Keys longer than this (in UTF-8 bytes) are refused; the documentation names no limit.
+    static let maxKeyBytes = 1024
+
+    /// `POST /v1/store/file`: a raw body with options in the query, or a multipart form.
+    func upload(_ request: Request, query: QueryString, context: Context) async throws -> Response {
+        if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared > settings.maxBytes {
+            return tooLarge()
+        }
+        let spool = try SpoolFile(path: store.incomingPath())
+        do {
+            for try await chunk in request.body {
+                try chunk.withUnsafeReadableBytes { try spool.append($0) }
+                if spool.size > settings.maxBytes {
+                    spool.discard()
+                    return tooLarge()
+                }
+            }
+        } catch {
+            spool.discard()   // cut off: nothing of it is kept
+            throw error
+        }
+        var bodySHA = spool.finish()
+
+        var options = UploadOptions(query: query)
+        var bodyPath = spool.path
+        var size = spool.size
+        let requestType = request.headers[.contentType]
+        var partType: String?
+        if let requestType, requestType.lowercased().hasPrefix("multipart/form-data") {
+            guard let boundary = MultipartForm.boundary(of: requestType) else {
+                unlink(spool.path)
+                return Self.error(.badRequest, "multipart body without a boundary", "invalid_body")
+            }
+            let filePath = store.incomingPath()
+            do {
+                let form = try MultipartForm.parse(spoolPath: spool.path, boundary: boundary, filePath: filePath)
+                unlink(spool.path)
+                if let body = form.body { options.merge(json: body) }
+                partType = form.fileContentType
+                bodyPath = filePath
+                (size, bodySHA) = try SpoolFile.digest(ofFileAt: filePath)
+            } catch {
+                unlink(spool.path)
+                unlink(filePath)
+                return Self.error(.badRequest, "invalid multipart body: \(error)", "invalid_body")
+            }
+            if size > settings.maxBytes {
+                unlink(bodyPath)
+                return tooLarge()
+            }
+        }
+
+        let key = options.key ?? Self.randomKey()
+        if let problem = Self.keyProblem(key) {
+            unlink(bodyPath)
+            return Self.error(.badRequest, "Invalid key: \(problem)", "invalid_key")
+        }
+        let declaredType = options.contentType ?? partType ?? (options.isMultipart ? nil : requestType)
+        let contentType = ContentSniffer.type(declared: declaredType, fileAt: bodyPath)
+        switch try await store.commit(key: key, bodyPath: bodyPath, size: size, sha256: bodySHA,
+                                      contentType: contentType, overwrite: options.overwrite) {
+        case .exists:
+            return Self.error(.badRequest, "File already exists. Set overwrite to true to replace it.", "file_exists")
+        case .stored(let object):
+            let base = "http://\(request.head.authority ?? "127.0.0.1")"
+            let url = base + Self.readPrefix + KeyPath.encode(object.key)
+            var answer: [String: Any] = ["key": object.key, "url": url, "size": object.size]
+            if options.temporaryPublicURL {
+                let token = await temporaryURLs.issue(for: object.key, seconds: settings.temporaryURLSeconds)
+                answer["temp_public_url"] = url + "?temp_token=" + token
+            }
+            return Self.json(answer)
+        }
+    }
+
+    private func tooLarge() -> Response {
+        Self.error(.contentTooLarge, "File exceeds the maximum size of \(settings.maxBytes) bytes", "file_too_large")
+    }
+
+    /// Why a key is refused, or nil: empty, too long, or holding control characters.
+    static func keyProblem(_ key: String) -> String? {
+        if key.isEmpty { return "empty" }
+        if key.utf8.count > maxKeyBytes { return "longer than \(maxKeyBytes) bytes" }
+        if key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "contains control characters" }
+        return nil
+    }
+
+    /// A random URL-safe key, as the service picks when none is given.
+    static func randomKey() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<24).map { _ in alphabet.randomElement()! })
+    }
+}
+
+/// Upload options from the query string, overridden by a multipart `body` part.
+struct UploadOptions {
+    var key: String?
+    var overwrite: Bool
+    var contentType: String?
+    var temporaryPublicURL: Bool
+    var isMultipart = false
+
+    init(query: QueryString) {
+        key = query["key"].flatMap { $0.isEmpty ? nil : $0 }
+        overwrite = query.flag("overwrite")
+        contentType = query["content_type"].flatMap { $0.isEmpty ? nil : $0 }
+        temporaryPublicURL = query.flag("temp_public_url")
+    }
+
+    mutating func merge(json: Data) {
+        isMultipart = true
+        guard let object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else { return }
+        if let key = object["key"] as? String, !key.isEmpty { self.key = key }
+        if let overwrite = object["overwrite"] as? Bool { self.overwrite = overwrite }
+        if let type = object["content_type"] as? String, !type.isEmpty { contentType = type }
+        if let temporary = object["temp_public_url"] as? Bool { temporaryPublicURL = temporary }
+    }
+}
+
+/// Percent-encodes a key for a URL path, keeping `/`.
+enum KeyPath {
+    static func encode(_ key: String) -> String {
+        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
+        allowed.insert(charactersIn: "-._~/")
+        return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+    }
+}
