@@ -56,7 +56,10 @@ let package = Package(
         ),
         .testTarget(
             name: "JigsyncCoreTests",
-            dependencies: ["JigsyncCore", "jigsync", "jigsync-emulator"]
+            dependencies: [
+                "JigsyncCore", "jigsync", "jigsync-emulator",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
