@@ -12,6 +12,7 @@ struct JigsyncCommand: AsyncParsableCommand {
             base URL from --endpoint or $JIGSAWSTACK_API_URL (without /v1; default \(StoreConfiguration.defaultBaseURL)).
             """,
         version: JigsyncVersion.current,
-        subcommands: [PutCommand.self, GetCommand.self, DeleteCommand.self]
+        subcommands: [SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self,
+                      PutCommand.self, GetCommand.self, DeleteCommand.self]
     )
 }

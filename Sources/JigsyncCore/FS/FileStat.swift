@@ -17,6 +17,15 @@ public struct FileStat: Sendable, Equatable {
     public var inode: UInt64
     public var device: UInt64
 
+    public init(kind: Kind, size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64, device: UInt64) {
+        self.kind = kind
+        self.size = size
+        self.mtimeNanoseconds = mtimeNanoseconds
+        self.ctimeNanoseconds = ctimeNanoseconds
+        self.inode = inode
+        self.device = device
+    }
+
     init(_ s: stat) {
         switch s.st_mode & S_IFMT {
         case S_IFREG: kind = .regular

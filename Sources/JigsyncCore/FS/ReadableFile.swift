@@ -32,6 +32,13 @@ public final class ReadableFile: @unchecked Sendable {
         self.path = path
     }
 
+    /// Adopts an open descriptor of a regular file (from `Folder.openForReading`).
+    init(adopting fd: Int32, path: String, stat: FileStat) {
+        self.fd = fd
+        self.path = path
+        self.openedStat = stat
+    }
+
     deinit { close(fd) }
 
     /// Reads up to `buffer.count` bytes at `offset`; returns 0 at end of file.

@@ -45,7 +45,7 @@ public final class FileStoreClient: Sendable {
         query.append(("overwrite", options.overwrite ? "true" : "false"))
         if options.temporaryPublicURL { query.append(("temp_public_url", "true")) }
         if let type = options.contentType { query.append(("content_type", type)) }
-        let url = endpoint("/v1/store/file") + "?" + query.map { "\($0)=\(KeyEncoding.queryValue($1))" }.joined(separator: "&")
+        let url = urls.uploadURL + "?" + query.map { "\($0)=\(KeyEncoding.queryValue($1))" }.joined(separator: "&")
         var headers = try authHeaders()
         headers.append("Content-Type: \(options.contentType ?? "application/octet-stream")")
         // Without this, curl waits up to a second for `100 Continue` before sending a large body.
@@ -55,10 +55,12 @@ public final class FileStoreClient: Sendable {
                                         body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes))
         try check(outcome, operation: .upload)
         let answer: UploadAnswer = try decode(outcome)
+        let rateLimit = RateLimitStatus(headers: outcome.headers)
         return UploadResult(key: answer.key, url: answer.url, size: answer.size,
                             temporaryPublicURL: answer.temp_public_url,
                             sentBytes: outcome.sentBytes, sentSHA256: outcome.sentSHA256 ?? "",
-                            rateLimit: RateLimitStatus(headers: outcome.headers), responseBody: outcome.body)
+                            rateLimit: rateLimit, responseBody: outcome.body,
+                            rateLimitWait: rateLimit?.remaining == 0 ? ServerWait.wait(from: outcome.headers) : nil)
     }
 
     /// Reads the file stored under `key` into `destination`, hashing it as it arrives.
@@ -82,20 +84,11 @@ public final class FileStoreClient: Sendable {
         }
     }
 
-    /// The URL a stored file is read from; with a public key, the public form a browser can open.
-    public func readURL(key: String, public usePublicKey: Bool = true) -> String {
-        let url = fileURL(key)
-        guard usePublicKey, let publicKey = configuration.publicKey else { return url }
-        return url + "?x-api-key=" + KeyEncoding.queryValue(publicKey)
-    }
-
     // MARK: -
 
-    private func endpoint(_ path: String) -> String { configuration.baseURL + path }
+    private var urls: StoreURLs { StoreURLs(configuration: configuration) }
 
-    private func fileURL(_ key: String) -> String {
-        endpoint("/v1/store/file/read/") + KeyEncoding.pathComponent(key)
-    }
+    private func fileURL(_ key: String) -> String { urls.fileURL(key: key) }
 
     private func authHeaders() throws(StoreError) -> [String] {
         guard let key = configuration.apiKey else {

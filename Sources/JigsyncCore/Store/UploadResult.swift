@@ -17,6 +17,8 @@ public struct UploadResult: Sendable {
     public let rateLimit: RateLimitStatus?
     /// The server's JSON answer as received, for `jigsync put` to print.
     public let responseBody: Data
+    /// When the answer said the rate-limit window is used up: how long until it resets.
+    public let rateLimitWait: Duration?
 }
 
 /// A successful read.

@@ -1,0 +1,19 @@
+#ifndef JIGSYNC_CSYS_H
+#define JIGSYNC_CSYS_H
+/* System calls Swift cannot reach directly. */
+#include <stdint.h>
+#include <sys/types.h>
+
+/* openat2(2) resolve flags, as <linux/openat2.h> defines them (older headers lack the file). */
+#define JIGSYNC_RESOLVE_NO_XDEV       0x01
+#define JIGSYNC_RESOLVE_NO_MAGICLINKS 0x02
+#define JIGSYNC_RESOLVE_NO_SYMLINKS   0x04
+#define JIGSYNC_RESOLVE_BENEATH       0x08
+
+/* openat2(2) through syscall(2); glibc 2.36 has no wrapper. Returns the fd, or -1 with errno set
+   (ENOSYS on kernels before 5.6). */
+int jigsync_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+
+/* O_PATH, which Glibc's Swift overlay does not export. */
+int jigsync_o_path(void);
+#endif

@@ -1,0 +1,138 @@
+import CSys
+import Crypto
+import Foundation
+import Glibc
+
+/// A watched folder's root, held open by descriptor: everything jigsync reads is reached from
+/// here without following symlinks and without leaving the folder.
+///
+/// Not Sendable: owned by the FS queue's callers one at a time (see `FSQueue`).
+public final class Folder: @unchecked Sendable {
+    /// The folder's absolute path, for messages and for the ledger.
+    public let path: String
+    /// Device of the root; entries on another file system are not crossed into.
+    public let device: UInt64
+    private let fd: Int32
+
+    /// Opens the folder root. The root itself may be reached through symlinks (the user named it);
+    /// nothing beneath it is.
+    public init(path: String) throws(FSError) {
+        let fd = FSCall.retryingEINTR { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard fd >= 0 else { throw FSError(path: path, errno: errno, operation: "open folder") }
+        var s = stat()
+        guard fstat(fd, &s) == 0 else {
+            let error = FSError(path: path, errno: errno, operation: "fstat")
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+        self.device = UInt64(s.st_dev)
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// `lstat` of an entry beneath the folder; nil when it no longer exists.
+    public func lstat(_ relativePath: String) throws(FSError) -> FileStat? {
+        var s = stat()
+        if fstatat(fd, relativePath, &s, AT_SYMLINK_NOFOLLOW) == 0 { return FileStat(s) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        throw FSError(path: fullPath(relativePath), errno: errno, operation: "lstat")
+    }
+
+    /// Opens a regular file beneath the folder for reading.
+    ///
+    /// First as `O_PATH` with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`,
+    /// so nothing is read yet; `fstat` must say regular file; then for reading (non-blocking) by the
+    /// same rules, and the two must be the same inode. So a FIFO, socket or device is never opened
+    /// for reading, a symlink is never followed, and a swap in between cannot reach outside.
+    public func openForReading(_ relativePath: String) throws(FSError) -> ReadableFile {
+        let full = fullPath(relativePath)
+        let probe = try openBeneath(relativePath, flags: jigsync_o_path() | O_CLOEXEC)
+        defer { close(probe) }
+        let probed = try FileStat.of(fd: probe, path: full)
+        guard probed.kind == .regular else { throw FSError(path: full, reason: "is a \(probed.kind.rawValue), not a regular file") }
+        let fd = try openBeneath(relativePath, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        let opened: FileStat
+        do throws(FSError) {
+            opened = try FileStat.of(fd: fd, path: full)
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard opened.inode == probed.inode, opened.device == probed.device, opened.kind == .regular else {
+            close(fd)
+            throw FSError(path: full, reason: "was replaced while being opened")
+        }
+        return ReadableFile(adopting: fd, path: full, stat: opened)
+    }
+
+    /// SHA-256 (hex) and stat of a file's current content, read from one descriptor.
+    public func hash(_ relativePath: String) throws(FSError) -> (sha256: String, stat: FileStat) {
+        let file = try openForReading(relativePath)
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        var offset: Int64 = 0
+        while true {
+            let n = try file.read(into: buffer, at: offset)
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            offset += Int64(n)
+        }
+        let after = try file.currentStat()
+        guard !after.contentMayDiffer(from: file.openedStat), offset == after.size else {
+            throw FSError(path: file.path, reason: "changed while it was being hashed")
+        }
+        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), file.openedStat)
+    }
+
+    public func fullPath(_ relativePath: String) -> String {
+        relativePath.isEmpty ? path : path + "/" + relativePath
+    }
+
+    /// A new descriptor of the root, for a walk.
+    func duplicateDescriptor() throws(FSError) -> Int32 {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard copy >= 0 else { throw FSError(path: path, errno: errno, operation: "dup") }
+        return copy
+    }
+
+    private func openBeneath(_ relativePath: String, flags: Int32) throws(FSError) -> Int32 {
+        let resolve = UInt64(JIGSYNC_RESOLVE_BENEATH | JIGSYNC_RESOLVE_NO_SYMLINKS | JIGSYNC_RESOLVE_NO_XDEV)
+        let fd = FSCall.retryingEINTR { jigsync_openat2(self.fd, relativePath, UInt64(UInt32(bitPattern: flags)), 0, resolve) }
+        if fd >= 0 { return fd }
+        if errno == ENOSYS || errno == EPERM && Self.seccompBlocksOpenat2 {
+            return try openByComponents(relativePath, flags: flags)
+        }
+        throw FSError(path: fullPath(relativePath), errno: errno, operation: "open")
+    }
+
+    /// Some container runtimes' seccomp filters answer EPERM for syscalls they do not know.
+    private static let seccompBlocksOpenat2 = true
+
+    /// The fallback without `openat2`: one directory at a time with `O_NOFOLLOW`, never `..`.
+    private func openByComponents(_ relativePath: String, flags: Int32) throws(FSError) -> Int32 {
+        let components = relativePath.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard !components.isEmpty, !components.contains(".."), !components.contains(".") else {
+            throw FSError(path: fullPath(relativePath), reason: "is not a plain path beneath the folder")
+        }
+        var current = try duplicateDescriptor()
+        for (index, component) in components.enumerated() {
+            let last = index == components.count - 1
+            let next = FSCall.retryingEINTR {
+                openat(current, component, last ? flags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let savedErrno = errno
+            close(current)
+            guard next >= 0 else { throw FSError(path: fullPath(relativePath), errno: savedErrno, operation: "open") }
+            current = next
+            var s = stat()
+            guard fstat(current, &s) == 0, UInt64(s.st_dev) == device else {
+                close(current)
+                throw FSError(path: fullPath(relativePath), reason: "is on another file system")
+            }
+        }
+        return current
+    }
+}

@@ -1,0 +1,65 @@
+import Glibc
+
+/// One entry found by a walk.
+public struct WalkEntry: Sendable {
+    /// Path relative to the folder, `/`-separated.
+    public var relativePath: String
+    public var stat: FileStat
+    /// Why the entry is not a candidate for upload (not a regular file, a name that is not
+    /// UTF-8, another file system), or nil for a regular file.
+    public var skipReason: String?
+}
+
+/// Walks a folder through directory descriptors: symlinks are reported, never followed; other
+/// file systems are not entered; unreadable directories are reported and passed over.
+public enum FolderWalker {
+    /// Everything beneath `folder`, in no particular order.
+    /// - Parameter problems: receives directories that could not be read.
+    public static func walk(_ folder: Folder, problems: (FSError) -> Void = { _ in }) throws(FSError) -> [WalkEntry] {
+        var entries: [WalkEntry] = []
+        var pending: [(fd: Int32, prefix: String)] = [(try folder.duplicateDescriptor(), "")]
+        while let (dirfd, prefix) = pending.popLast() {
+            guard let dir = fdopendir(dirfd) else {
+                problems(FSError(path: folder.fullPath(prefix), errno: errno, operation: "opendir"))
+                close(dirfd)
+                continue
+            }
+            defer { closedir(dir) }   // closes dirfd too
+            while let entry = readdir(dir) {
+                let rawName = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                if rawName == [46] || rawName == [46, 46] { continue }   // "." and ".."
+                var s = stat()
+                guard fstatat(dirfd, rawName.map { CChar(bitPattern: $0) } + [0], &s, AT_SYMLINK_NOFOLLOW) == 0 else {
+                    continue   // vanished between readdir and stat
+                }
+                let stat = FileStat(s)
+                guard let name = String(validating: rawName, as: UTF8.self) else {
+                    let shown = prefix + String(decoding: rawName, as: UTF8.self)
+                    entries.append(WalkEntry(relativePath: shown, stat: stat, skipReason: "name is not valid UTF-8"))
+                    continue
+                }
+                let relative = prefix + name
+                switch stat.kind {
+                case .directory:
+                    guard stat.device == folder.device else {
+                        entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is on another file system (not crossed)"))
+                        continue
+                    }
+                    let child = FSCall.retryingEINTR { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                    if child >= 0 {
+                        pending.append((child, relative + "/"))
+                    } else {
+                        problems(FSError(path: folder.fullPath(relative), errno: errno, operation: "open directory"))
+                    }
+                case .regular:
+                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: nil))
+                case .symlink:
+                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a symbolic link (links are never followed)"))
+                default:
+                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a \(stat.kind.rawValue), not a regular file"))
+                }
+            }
+        }
+        return entries
+    }
+}

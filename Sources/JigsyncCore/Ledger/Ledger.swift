@@ -1,0 +1,219 @@
+import Dispatch
+import Foundation
+import Glibc
+
+/// The ledger as its owner sees it: the one process that may write (the daemon or a `sync`).
+///
+/// Opening takes the lock beside the file, creates or migrates the schema, and recovers rows a
+/// crash left `uploading`. Every statement runs on `queue`, the writer's own serial queue, so
+/// SQLite never blocks the cooperative pool. Writes are queued and flushed in `BEGIN IMMEDIATE`
+/// transactions: whatever accumulated while the previous flush ran goes in the next one, so a
+/// burst of changes costs a few commits, and an idle ledger costs nothing.
+///
+/// `@unchecked Sendable`: `connection` is used only on `queue`; `pendingWrites` and
+/// `flushScheduled` are guarded by `lock`.
+public final class Ledger: @unchecked Sendable {
+    public let path: String
+    /// Rows found `uploading` at open and put back to `pending`.
+    public let recoveredCount: Int
+
+    private let ownership: LedgerLock
+    private let connection: SQLiteConnection
+    private let queue = DispatchQueue(label: "jigsync-ledger")
+    private let lock = NSLock()
+    private var pendingWrites: [FileRecord] = []
+    private var flushScheduled = false
+    private var lastFlushError: LedgerError?
+
+    /// The default location: `$STATE_DIRECTORY/ledger.db` under systemd, else
+    /// `$XDG_STATE_HOME/jigsync/ledger.db`, else `~/.local/state/jigsync/ledger.db`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let state = environment["STATE_DIRECTORY"]?.split(separator: ":").first, !state.isEmpty {
+            return "\(state)/ledger.db"
+        }
+        if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
+            return "\(xdg)/jigsync/ledger.db"
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return "\(home)/.local/state/jigsync/ledger.db"
+    }
+
+    /// Opens the ledger at `path` as its owner.
+    public init(path: String) throws(LedgerError) {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw LedgerError(.failed, path: path, message: "cannot create its directory: \(error.localizedDescription)")
+            }
+        }
+        ownership = try LedgerLock(ledgerPath: path)
+        try Self.checkHeader(path)
+        // Create it 0600 before SQLite does (SQLite gives its -wal and -shm files the same mode).
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw LedgerError(.failed, path: path, message: String(cString: strerror(errno))) }
+        close(fd)
+        connection = try SQLiteConnection(path: path, readOnly: false)
+        try Self.migrate(connection)
+        try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        let recover = try connection.statement("UPDATE files SET state = 'pending' WHERE state = 'uploading'")
+        try recover.step()
+        recoveredCount = Int(try connection.integer("SELECT changes()"))
+    }
+
+    /// Refuses a file that is not SQLite at all before SQLite touches it.
+    private static func checkHeader(_ path: String) throws(LedgerError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return }   // does not exist yet
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let n = read(fd, &header, 16)
+        if n == 0 { return }   // empty: a new ledger
+        guard n == 16, header == Array("SQLite format 3\0".utf8) else {
+            throw LedgerError(.notALedger, path: path,
+                              message: "is not a jigsync ledger (not a SQLite database); it was left untouched: move it aside or pass another --ledger")
+        }
+    }
+
+    private static func migrate(_ connection: SQLiteConnection) throws(LedgerError) {
+        let applicationID = try connection.integer("PRAGMA application_id")
+        let version = try connection.integer("PRAGMA user_version")
+        let tables = try connection.integer("SELECT count(*) FROM sqlite_master")
+        if applicationID != LedgerSchema.applicationID && (tables > 0 || version > 0) {
+            throw LedgerError(.notALedger, path: connection.path,
+                              message: "is a SQLite database but not a jigsync ledger; it was left untouched: move it aside or pass another --ledger")
+        }
+        if version > LedgerSchema.version {
+            throw LedgerError(.tooNew, path: connection.path,
+                              message: "was written by a newer jigsync (schema \(version), this one knows \(LedgerSchema.version)); upgrade jigsync")
+        }
+        var current = version
+        while current < LedgerSchema.version {
+            let next = current + 1
+            try connection.transaction { () throws(LedgerError) in
+                try connection.execute(LedgerSchema.migrations[next]!)
+                try connection.execute("PRAGMA application_id = \(LedgerSchema.applicationID); PRAGMA user_version = \(next);")
+            }
+            current = next
+        }
+    }
+
+    /// The pid and start time of the process that owns the ledger at `path`, if one does.
+    public static func owner(ofLedgerAt path: String) -> (pid: Int32, since: Date)? {
+        LedgerLock.owner(ofLedgerAt: path)
+    }
+
+    // MARK: reads
+
+    /// Every row of `folder`, by relative path.
+    public func records(folder: String) async throws(LedgerError) -> [String: FileRecord] {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ?")
+            statement.bind([.text(folder)])
+            var rows: [String: FileRecord] = [:]
+            while try statement.step() {
+                let record = LedgerSchema.record(from: statement)
+                rows[record.path] = record
+            }
+            return rows
+        }
+    }
+
+    /// Rows in the given states across all folders (due work left by an earlier run).
+    public func records(inStates states: [FileState]) async throws(LedgerError) -> [FileRecord] {
+        try await onQueue { () throws(LedgerError) in
+            let list = states.map { "'\($0.rawValue)'" }.joined(separator: ",")
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE state IN (\(list))")
+            var rows: [FileRecord] = []
+            while try statement.step() { rows.append(LedgerSchema.record(from: statement)) }
+            return rows
+        }
+    }
+
+    // MARK: writes
+
+    /// Queues a row to be written; rows queued together are committed in one transaction.
+    public func save(_ record: FileRecord) {
+        save([record])
+    }
+
+    public func save(_ records: [FileRecord]) {
+        guard !records.isEmpty else { return }
+        let schedule = lock.withLock {
+            pendingWrites.append(contentsOf: records)
+            defer { flushScheduled = true }
+            return !flushScheduled
+        }
+        if schedule { queue.async { self.flushPending() } }
+    }
+
+    /// Waits until everything queued so far is committed; throws the last write failure.
+    public func flush() async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            if let error = self.lock.withLock({ defer { self.lastFlushError = nil }; return self.lastFlushError }) {
+                throw error
+            }
+        }
+    }
+
+    /// Makes failed rows (or the rows at `paths` of `folder`) due again; returns how many changed.
+    public func retry(folder: String? = nil, paths: [String]? = nil) async throws(LedgerError) -> Int {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            return try self.connection.transaction { () throws(LedgerError) -> Int in
+                if let folder, let paths {
+                    let statement = try self.connection.statement(
+                        "UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = NULL WHERE folder = ? AND path = ? AND state IN ('failed', 'pending')")
+                    var changed = 0
+                    for path in paths {
+                        statement.reset()
+                        statement.bind([.text(folder), .text(path)])
+                        try statement.step()
+                        changed += Int(try self.connection.integer("SELECT changes()"))
+                    }
+                    return changed
+                }
+                try self.connection.execute("UPDATE files SET state = 'pending', attempts = 0, next_attempt_at = NULL WHERE state = 'failed'")
+                return Int(try self.connection.integer("SELECT changes()"))
+            }
+        }
+    }
+
+    /// On `queue`: writes every queued row in one transaction.
+    private func flushPending() {
+        let batch = lock.withLock {
+            defer { pendingWrites.removeAll(keepingCapacity: true); flushScheduled = false }
+            return pendingWrites
+        }
+        guard !batch.isEmpty else { return }
+        do throws(LedgerError) {
+            try connection.transaction { () throws(LedgerError) in
+                let statement = try connection.statement(LedgerSchema.upsert)
+                for record in batch {
+                    statement.reset()
+                    statement.bind(LedgerSchema.bindings(record))
+                    try statement.step()
+                }
+            }
+        } catch {
+            lock.withLock { lastFlushError = error }
+        }
+    }
+
+    private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws(LedgerError) -> T) async throws(LedgerError) -> T {
+        let result: Result<T, LedgerError> = await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(LedgerError) {
+                    continuation.resume(returning: .success(try work()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+}

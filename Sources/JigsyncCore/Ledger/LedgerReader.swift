@@ -1,0 +1,98 @@
+import Foundation
+
+/// The ledger read from outside the owner: `status`, `key`, `url`.
+///
+/// Opens read-only, never recovers, never writes, and reads in chunks (each its own short read
+/// transaction) so a long listing cannot hold back the owner's WAL checkpoints.
+public final class LedgerReader {
+    public let path: String
+    private let connection: SQLiteConnection
+    /// Rows per read transaction.
+    static let chunkSize = 500
+
+    /// Counts and times over the whole ledger.
+    public struct Summary: Sendable {
+        public var counts: [FileState: Int] = [:]
+        /// Bytes of the remote copies of uploaded files.
+        public var uploadedBytes: Int64 = 0
+        /// Unix milliseconds of the latest upload.
+        public var lastUploadAt: Int64?
+        /// Wall-clock nanoseconds when the oldest due file was examined.
+        public var oldestDueExaminedAt: Int64?
+    }
+
+    public init(path: String) throws(LedgerError) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw LedgerError(.failed, path: path, message: "does not exist (nothing has been synced with it yet)")
+        }
+        self.path = path
+        connection = try SQLiteConnection(path: path, readOnly: true)
+        let applicationID = try connection.integer("PRAGMA application_id")
+        guard applicationID == LedgerSchema.applicationID else {
+            throw LedgerError(.notALedger, path: path, message: "is not a jigsync ledger")
+        }
+    }
+
+    public func summary() throws(LedgerError) -> Summary {
+        var summary = Summary()
+        let counts = try connection.statement("SELECT state, count(*) FROM files GROUP BY state")
+        defer { counts.reset() }
+        while try counts.step() {
+            if let state = counts.text(0).flatMap(FileState.init(rawValue:)) { summary.counts[state] = Int(counts.int64(1)) }
+        }
+        let uploaded = try connection.statement("SELECT sum(uploaded_size), max(uploaded_at) FROM files WHERE state = 'uploaded'")
+        defer { uploaded.reset() }
+        if try uploaded.step() {
+            summary.uploadedBytes = uploaded.optionalInt64(0) ?? 0
+            summary.lastUploadAt = uploaded.optionalInt64(1)
+        }
+        let due = try connection.statement("SELECT min(examined_at_ns) FROM files WHERE state IN ('pending', 'uploading')")
+        defer { due.reset() }
+        if try due.step() { summary.oldestDueExaminedAt = due.optionalInt64(0) }
+        return summary
+    }
+
+    /// Folders the ledger knows.
+    public func folders() throws(LedgerError) -> [String] {
+        let statement = try connection.statement("SELECT DISTINCT folder FROM files")
+        defer { statement.reset() }
+        var folders: [String] = []
+        while try statement.step() { if let folder = statement.text(0) { folders.append(folder) } }
+        return folders
+    }
+
+    /// The row of one file.
+    public func record(folder: String, path: String) throws(LedgerError) -> FileRecord? {
+        let statement = try connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+        defer { statement.reset() }
+        statement.bind([.text(folder), .text(path)])
+        return try statement.step() ? LedgerSchema.record(from: statement) : nil
+    }
+
+    /// The row of the file at an absolute path, found through the folders the ledger knows.
+    public func record(atAbsolutePath absolute: String) throws(LedgerError) -> FileRecord? {
+        for folder in try folders().sorted(by: { $0.count > $1.count }) where absolute.hasPrefix(folder + "/") {
+            if let record = try record(folder: folder, path: String(absolute.dropFirst(folder.count + 1))) { return record }
+        }
+        return nil
+    }
+
+    /// Calls `body` with every row (in the given states, if any), a chunk per read transaction.
+    public func forEach(states: [FileState]? = nil, _ body: (FileRecord) throws -> Void) throws {
+        let filter = states.map { " AND state IN (" + $0.map { "'\($0.rawValue)'" }.joined(separator: ",") + ")" } ?? ""
+        let statement = try connection.statement("SELECT id, \(LedgerSchema.columns) FROM files WHERE id > ?\(filter) ORDER BY id LIMIT \(Self.chunkSize)")
+        var lastID: Int64 = 0
+        while true {
+            statement.reset()
+            statement.bind([.integer(lastID)])
+            var chunk: [FileRecord] = []
+            while try statement.step() {
+                lastID = statement.int64(0)
+                chunk.append(LedgerSchema.record(from: statement, offset: 1))
+            }
+            statement.reset()   // ends the read transaction before the caller works on the chunk
+            for record in chunk { try body(record) }
+            if chunk.count < Self.chunkSize { return }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import CSQLite
+import Foundation
+
+/// One SQLite connection; owns the handle and its cached prepared statements.
+///
+/// Not thread-safe: each connection is used from one serial queue (the ledger's writer queue)
+/// or one thread (a read-only `status`).
+final class SQLiteConnection {
+    let path: String
+    private let db: OpaquePointer
+    private var statements: [String: SQLiteStatement] = [:]
+
+    /// Opens `path`; `readOnly` never creates, never writes, never recovers.
+    init(path: String, readOnly: Bool) throws(LedgerError) {
+        var handle: OpaquePointer?
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let rc = sqlite3_open_v2(path, &handle, flags | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(handle)
+            throw LedgerError(.failed, path: path, message: message, code: rc)
+        }
+        self.db = handle
+        self.path = path
+        sqlite3_extended_result_codes(db, 1)
+        // Another process (a daemon's writes, a status reader) may hold a lock briefly.
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit {
+        statements.removeAll()   // finalize before closing
+        sqlite3_close_v2(db)
+    }
+
+    /// Runs SQL without results (several statements allowed).
+    func execute(_ sql: String) throws(LedgerError) {
+        var error: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &error)
+        guard rc == SQLITE_OK else {
+            let message = error.map { String(cString: $0) } ?? lastMessage
+            sqlite3_free(error)
+            throw self.error(rc, message, sql: sql)
+        }
+    }
+
+    /// A cached prepared statement, reset and with its bindings cleared.
+    func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
+        if let cached = statements[sql] {
+            cached.reset()
+            return cached
+        }
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc, lastMessage, sql: sql) }
+        let statement = SQLiteStatement(stmt, connection: self)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
+    /// reader cannot make the commit fail halfway.
+    func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A single integer from a query (a pragma, a count).
+    func integer(_ sql: String) throws(LedgerError) -> Int64 {
+        let statement = try statement(sql)
+        defer { statement.reset() }   // an unfinished statement would keep a read transaction open
+        guard try statement.step() else { return 0 }
+        return statement.int64(0)
+    }
+
+    var lastMessage: String { String(cString: sqlite3_errmsg(db)) }
+
+    func error(_ rc: Int32, _ message: String, sql: String? = nil) -> LedgerError {
+        let primary = rc & 0xFF
+        if primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT {
+            return LedgerError(.notALedger, path: path,
+                               message: "is damaged or not a SQLite database (\(message)); move it aside and run again to start a new ledger",
+                               code: rc)
+        }
+        let context = sql.map { " in `\($0.prefix(80))`" } ?? ""
+        return LedgerError(.failed, path: path, message: "\(message)\(context)", code: rc)
+    }
+}
+
+/// A prepared statement; finalized when released.
+final class SQLiteStatement {
+    private let stmt: OpaquePointer
+    private unowned let connection: SQLiteConnection
+
+    init(_ stmt: OpaquePointer, connection: SQLiteConnection) {
+        self.stmt = stmt
+        self.connection = connection
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    func reset() {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+    }
+
+    /// Binds parameters by position (1-based), `nil` as NULL.
+    func bind(_ values: [SQLiteValue?]) {
+        for (index, value) in values.enumerated() {
+            let position = Int32(index + 1)
+            switch value {
+            case nil: sqlite3_bind_null(stmt, position)
+            case .integer(let v)?: sqlite3_bind_int64(stmt, position, v)
+            case .text(let v)?: sqlite3_bind_text(stmt, position, v, -1, jigsync_sqlite_transient())
+            }
+        }
+    }
+
+    /// Steps once; true when a row is available.
+    @discardableResult
+    func step() throws(LedgerError) -> Bool {
+        let rc = sqlite3_step(stmt)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw connection.error(rc, connection.lastMessage)
+        }
+    }
+
+    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(stmt, column) }
+
+    func optionalInt64(_ column: Int32) -> Int64? {
+        sqlite3_column_type(stmt, column) == SQLITE_NULL ? nil : sqlite3_column_int64(stmt, column)
+    }
+
+    func text(_ column: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(stmt, column) else { return nil }
+        return String(cString: pointer)
+    }
+}
+
+/// A value to bind.
+enum SQLiteValue {
+    case integer(Int64)
+    case text(String)
+}
+
+extension Optional where Wrapped == String {
+    var sqlite: SQLiteValue? { map { .text($0) } }
+}
+
+extension Optional where Wrapped == Int64 {
+    var sqlite: SQLiteValue? { map { .integer($0) } }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Content types by file extension, from the system's `/etc/mime.types`.
+///
+/// Unknown extensions get `application/octet-stream`, on which the service detects the type.
+public struct ContentTypes: Sendable {
+    public static let fallback = "application/octet-stream"
+    private let byExtension: [String: String]
+
+    /// Reads `file` (format: a type, then its extensions, per line; `#` comments).
+    public init(file: String = "/etc/mime.types") {
+        var table: [String: String] = [:]
+        if let text = try? String(contentsOfFile: file, encoding: .utf8) {
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                guard fields.count > 1 else { continue }
+                for ext in fields.dropFirst() where table[ext.lowercased()] == nil {
+                    table[ext.lowercased()] = String(fields[0])
+                }
+            }
+        }
+        byExtension = table
+    }
+
+    public func type(for path: String) -> String {
+        let name = path.split(separator: "/").last ?? Substring(path)
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return Self.fallback }
+        return byExtension[name[name.index(after: dot)...].lowercased()] ?? Self.fallback
+    }
+}

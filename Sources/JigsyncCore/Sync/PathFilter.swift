@@ -1,0 +1,35 @@
+import Glibc
+
+/// Include and exclude globs (`fnmatch(3)`), matched against a file's name and its relative path.
+///
+/// A file is excluded when it matches an exclude pattern, or when include patterns exist and it
+/// matches none. Editors' and browsers' temporary files are excluded by default: they are
+/// renamed or deleted moments later, and uploading them would only cost requests.
+public struct PathFilter: Sendable, Equatable {
+    public static let defaultExcludes = [".*.swp", ".*.swx", "*~", ".#*", "4913", "*.tmp", "*.part", "*.crdownload", ".~lock.*#"]
+
+    public var includes: [String]
+    public var excludes: [String]
+
+    public init(includes: [String] = [], excludes: [String] = PathFilter.defaultExcludes) {
+        self.includes = includes
+        self.excludes = excludes
+    }
+
+    /// Why `relativePath` is excluded, or nil when it is synced.
+    public func exclusionReason(_ relativePath: String) -> String? {
+        let name = relativePath.split(separator: "/").last.map(String.init) ?? relativePath
+        if let pattern = excludes.first(where: { Self.matches($0, name: name, path: relativePath) }) {
+            return "matches the exclude pattern \(pattern)"
+        }
+        if !includes.isEmpty && !includes.contains(where: { Self.matches($0, name: name, path: relativePath) }) {
+            return "matches no include pattern"
+        }
+        return nil
+    }
+
+    private static func matches(_ pattern: String, name: String, path: String) -> Bool {
+        // A pattern with a slash is about the path (`*` does not cross `/`); without one, the name.
+        pattern.contains("/") ? fnmatch(pattern, path, FNM_PATHNAME) == 0 : fnmatch(pattern, name, 0) == 0
+    }
+}

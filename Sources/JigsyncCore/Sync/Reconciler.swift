@@ -1,0 +1,130 @@
+import Foundation
+
+/// Compares a folder on disk with its ledger rows and says what is due.
+///
+/// An unchanged file costs one `lstat` (from the walk): when size, times, inode and device match
+/// an uploaded row that was examined well after its last change, nothing is read. A known file
+/// whose stat moved is hashed: the same hash as uploaded only refreshes the row. A new file is
+/// not hashed here; the uploader hashes it while sending.
+public struct Reconciler: Sendable {
+    public let spec: FolderSpec
+    public let maxSize: Int64
+
+    /// What one pass found.
+    public struct Plan: Sendable {
+        /// Rows to write (new, changed, refreshed, skipped, excluded, deleted).
+        public var changedRecords: [FileRecord] = []
+        /// Rows due for upload.
+        public var due: [FileRecord] = []
+        public var examined = 0
+        public var unchanged = 0
+        public var hashed = 0
+        /// Directories that could not be read, with why.
+        public var problems: [String] = []
+    }
+
+    public init(spec: FolderSpec, maxSize: Int64) {
+        self.spec = spec
+        self.maxSize = maxSize
+    }
+
+    public func reconcile(_ folder: Folder, known: [String: FileRecord]) async throws -> Plan {
+        var plan = Plan()
+        let (entries, problems) = try await FSQueue.run { () throws(FSError) -> ([WalkEntry], [String]) in
+            var problems: [String] = []
+            let entries = try FolderWalker.walk(folder) { problems.append($0.description) }
+            return (entries, problems)
+        }
+        plan.problems = problems
+        var seen = Set<String>()
+        seen.reserveCapacity(entries.count)
+        for entry in entries {
+            seen.insert(entry.relativePath)
+            plan.examined += 1
+            try await classify(entry, known: known[entry.relativePath], folder: folder, into: &plan)
+        }
+        let now = Self.wallNanoseconds()
+        for (path, record) in known where !seen.contains(path) && record.state != .deleted {
+            var gone = record
+            gone.state = .deleted
+            gone.lastError = "no longer in the folder (the remote copy is kept)"
+            gone.examinedAt = now
+            plan.changedRecords.append(gone)
+        }
+        return plan
+    }
+
+    private func classify(_ entry: WalkEntry, known: FileRecord?, folder: Folder, into plan: inout Plan) async throws {
+        let now = Self.wallNanoseconds()
+        let key = spec.key(for: entry.relativePath)
+        func fresh(_ state: FileState, reason: String? = nil) -> FileRecord {
+            var record = known ?? FileRecord(folder: spec.path, path: entry.relativePath, key: key, stat: entry.stat, state: state, examinedAt: now)
+            record.key = key
+            record.update(stat: entry.stat, examinedAt: now)
+            record.state = state
+            record.lastError = reason
+            return record
+        }
+        if let reason = entry.skipReason ?? spec.filter.exclusionReason(entry.relativePath).map({ "excluded: \($0)" }) {
+            let state: FileState = entry.skipReason == nil ? .excluded : .skipped
+            if known?.state != state || known?.lastError != reason { plan.changedRecords.append(fresh(state, reason: reason)) }
+            return
+        }
+        if entry.stat.size > maxSize {
+            if known?.state == .failed && known?.matches(entry.stat) == true { return }
+            var record = fresh(.failed, reason: "exceeds the \(Self.describe(maxSize)) limit (\(entry.stat.size) bytes)")
+            record.sha256 = nil
+            plan.changedRecords.append(record)
+            return
+        }
+        guard let known, known.key == key else {
+            plan.due.append(fresh(.pending))
+            return
+        }
+        switch known.state {
+        case .uploaded where known.matches(entry.stat) && !known.isRacy():
+            plan.unchanged += 1
+        case .uploaded:
+            // The stat moved (or cannot vouch for the content): the hash decides.
+            let relative = entry.relativePath
+            guard let hashed = try? await FSQueue.run({ () throws(FSError) in try folder.hash(relative) }) else {
+                plan.due.append(fresh(.pending))
+                return
+            }
+            plan.hashed += 1
+            if hashed.sha256 == known.uploadedSHA256 {
+                var refreshed = known
+                refreshed.update(stat: hashed.stat, examinedAt: now)
+                refreshed.sha256 = hashed.sha256
+                plan.changedRecords.append(refreshed)
+                plan.unchanged += 1
+            } else {
+                var record = fresh(.pending)
+                record.sha256 = hashed.sha256
+                plan.due.append(record)
+            }
+        case .failed where known.matches(entry.stat):
+            break   // permanent until the file changes
+        case .pending, .uploading:
+            var record = known
+            record.state = .pending
+            if !known.matches(entry.stat) { record.update(stat: entry.stat, examinedAt: now) }
+            plan.due.append(record)
+        default:
+            var record = fresh(.pending)
+            record.attempts = 0
+            plan.due.append(record)
+        }
+    }
+
+    /// "100 MB" for the default limit; exact bytes otherwise.
+    static func describe(_ bytes: Int64) -> String {
+        bytes == 100 * 1024 * 1024 ? "100 MB" : "\(bytes)-byte"
+    }
+
+    static func wallNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}

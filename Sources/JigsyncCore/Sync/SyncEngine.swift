@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+
+/// Brings folders up to date with the store: reconcile, then upload everything due.
+///
+/// Shared by `jigsync sync` (once) and the daemon (continuously).
+public final class SyncEngine: Sendable {
+    /// What to do when a key is already stored and overwrite is off.
+    public enum ConflictPolicy: String, Sendable, CaseIterable {
+        case overwrite, skip
+    }
+
+    public struct Settings: Sendable {
+        public var workers = 4
+        public var maxSize: Int64 = 100 * 1024 * 1024
+        public var onConflict: ConflictPolicy = .overwrite
+        public var retry = RetryPolicy()
+        public var requestsPerSecond = 50.0
+        public init() {}
+    }
+
+    /// The outcome of a `sync`.
+    public struct Report: Sendable {
+        public var examined = 0
+        public var unchanged = 0
+        public var hashed = 0
+        public var uploaded = 0
+        public var bytesSent: Int64 = 0
+        /// Files failed for good (until they change), with why.
+        public var failed: [(path: String, reason: String)] = []
+        /// Files still due when the run ended, with the last error.
+        public var stillDue: [(path: String, reason: String)] = []
+        /// Set when the service rejected the key or the endpoint.
+        public var rejected: String?
+        public var problems: [String] = []
+    }
+
+    /// Progress while uploading, for a progress bar.
+    public struct Progress: Sendable {
+        public var filesDone = 0
+        public var filesTotal = 0
+        public var bytesDone: Int64 = 0
+        public var bytesTotal: Int64 = 0
+    }
+
+    let client: FileStoreClient
+    let ledger: Ledger
+    let settings: Settings
+    let logger: Logger
+    let contentTypes = ContentTypes()
+    let limiter: RateLimiter
+
+    public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger) {
+        self.client = client
+        self.ledger = ledger
+        self.settings = settings
+        self.logger = logger
+        self.limiter = RateLimiter(requestsPerSecond: settings.requestsPerSecond)
+    }
+
+    /// Reconciles every folder and uploads until nothing is due or `retryFor` has passed.
+    public func syncOnce(_ specs: [FolderSpec], retryFor: Duration,
+                         progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
+        var report = Report()
+        var folders: [String: Folder] = [:]
+        var due: [FileRecord] = []
+        for spec in specs {
+            let folder = try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }
+            folders[spec.path] = folder
+            let known = try await ledger.records(folder: spec.path)
+            let plan = try await Reconciler(spec: spec, maxSize: settings.maxSize).reconcile(folder, known: known)
+            ledger.save(plan.changedRecords)
+            due += plan.due
+            report.examined += plan.examined
+            report.unchanged += plan.unchanged
+            report.hashed += plan.hashed
+            report.problems += plan.problems
+        }
+        ledger.save(due)
+        let scheduler = UploadScheduler(workers: settings.workers, deadline: .now + retryFor)
+        for record in due { await scheduler.add(record) }
+        let tally = Tally(total: due.count, bytes: due.reduce(0) { $0 + $1.size }, progress: progress)
+
+        let openFolders = folders
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, settings.workers) {
+                group.addTask {
+                    let uploader = Uploader(engine: self, scheduler: scheduler, tally: tally)
+                    await uploader.run(folders: openFolders)
+                }
+            }
+        }
+        try await ledger.flush()
+
+        let final = await tally.snapshot()
+        report.uploaded = final.uploaded
+        report.bytesSent = final.bytesSent
+        report.rejected = final.rejected
+        report.failed = final.failed
+        for record in await scheduler.remaining() {
+            report.stillDue.append((record.folder + "/" + record.path, record.lastError ?? "not attempted before the time ran out"))
+        }
+        // Rows of earlier runs that are still failed count too.
+        for record in try await ledger.records(inStates: [.failed]) where !report.failed.contains(where: { $0.path == record.folder + "/" + record.path }) {
+            if specs.contains(where: { $0.path == record.folder }) {
+                report.failed.append((record.folder + "/" + record.path, record.lastError ?? "failed"))
+            }
+        }
+        return report
+    }
+}
+
+/// Counts shared by the workers of one run.
+actor Tally {
+    struct Snapshot: Sendable {
+        var uploaded = 0
+        var bytesSent: Int64 = 0
+        var failed: [(path: String, reason: String)] = []
+        var rejected: String?
+    }
+
+    private var state = Snapshot()
+    private var progress: SyncEngine.Progress
+    private let report: (@Sendable (SyncEngine.Progress) -> Void)?
+
+    init(total: Int, bytes: Int64, progress: (@Sendable (SyncEngine.Progress) -> Void)?) {
+        self.progress = SyncEngine.Progress(filesTotal: total, bytesTotal: bytes)
+        self.report = progress
+    }
+
+    func uploaded(bytes: Int64) {
+        state.uploaded += 1
+        state.bytesSent += bytes
+        progress.filesDone += 1
+        progress.bytesDone += bytes
+        report?(progress)
+    }
+
+    func failed(_ path: String, _ reason: String) {
+        state.failed.append((path, reason))
+        progress.filesDone += 1
+        report?(progress)
+    }
+
+    /// Records the rejection; true the first time, so it is logged once.
+    func rejected(_ reason: String) -> Bool {
+        defer { state.rejected = reason }
+        return state.rejected == nil
+    }
+
+    func snapshot() -> Snapshot { state }
+}

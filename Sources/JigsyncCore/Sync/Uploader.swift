@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+
+/// One upload worker: takes due jobs, sends them, and records the outcome in the ledger.
+struct Uploader: Sendable {
+    let engine: SyncEngine
+    let scheduler: UploadScheduler
+    let tally: Tally
+
+    func run(folders: [String: Folder]) async {
+        while let job = await scheduler.take() {
+            guard let folder = folders[job.record.folder] else {
+                await scheduler.finished(job)
+                continue
+            }
+            await send(job, folder: folder)
+            await scheduler.finished(job)
+        }
+    }
+
+    private func send(_ job: UploadScheduler.Job, folder: Folder) async {
+        var record = job.record
+        let fullPath = folder.fullPath(record.path)
+        let examinedAt = Reconciler.wallNanoseconds()
+        let relative = record.path
+        let file: ReadableFile
+        do {
+            file = try await FSQueue.run { () throws(FSError) in try folder.openForReading(relative) }
+        } catch {
+            if error.code == ENOENT {
+                record.state = .deleted
+                record.lastError = "no longer in the folder (the remote copy is kept)"
+                engine.ledger.save(record)
+                return
+            }
+            fail(&record, reason: error.reason, status: nil)
+            await tally.failed(fullPath, error.reason)
+            engine.logger.warning("\(fullPath): \(error.reason)")
+            return
+        }
+        record.update(stat: file.openedStat, examinedAt: examinedAt)
+        guard file.openedStat.size <= engine.settings.maxSize else {
+            let reason = "exceeds the \(Reconciler.describe(engine.settings.maxSize)) limit (\(file.openedStat.size) bytes)"
+            fail(&record, reason: reason, status: nil)
+            await tally.failed(fullPath, reason)
+            return
+        }
+        record.state = .uploading
+        record.contentType = engine.contentTypes.type(for: record.path)
+        engine.ledger.save(record)
+
+        do {
+            try await engine.limiter.acquire()
+            let options = FileStoreClient.UploadOptions(key: record.key, overwrite: engine.settings.onConflict == .overwrite,
+                                                        contentType: record.contentType)
+            let result = try await engine.client.upload(file, options: options)
+            await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
+            // The file must still be the one that was sent: same inode, size and times at its path.
+            let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }
+            guard let now, !now.contentMayDiffer(from: file.openedStat) else {
+                record.state = .pending
+                record.lastError = "changed while it was being sent; sending again"
+                engine.ledger.save(record)
+                await scheduler.add(record)
+                return
+            }
+            record.state = .uploaded
+            record.sha256 = result.sentSHA256
+            record.uploadedSHA256 = result.sentSHA256
+            record.uploadedSize = result.sentBytes
+            record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
+            record.remoteURL = result.url
+            record.lastError = nil
+            record.lastHTTPStatus = 200
+            record.attempts = 0
+            record.nextAttemptAt = nil
+            engine.ledger.save(record)
+            await tally.uploaded(bytes: result.sentBytes)
+            engine.logger.debug("uploaded \(fullPath) as \(record.key) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
+        } catch let error as StoreError {
+            await handle(error, record: &record, fullPath: fullPath)
+        } catch {
+            // Cancelled while waiting for the rate limiter: still due.
+            record.state = .pending
+            engine.ledger.save(record)
+        }
+    }
+
+    private func handle(_ error: StoreError, record: inout FileRecord, fullPath: String) async {
+        record.lastHTTPStatus = error.status
+        switch error.disposition {
+        case .retryLater, .cancelled:
+            await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
+            record.attempts += 1
+            let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
+            record.state = .pending
+            record.lastError = error.description
+            record.nextAttemptAt = Int64(Date().timeIntervalSince1970 * 1000) + delay.components.seconds * 1000
+                + delay.components.attoseconds / 1_000_000_000_000_000
+            engine.ledger.save(record)
+            if error.disposition == .retryLater { await scheduler.add(record, after: delay) }
+            engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
+        case .fileChanged:
+            record.state = .pending
+            record.lastError = error.message
+            engine.ledger.save(record)
+            await scheduler.add(record)
+        case .fixFile, .notFound:
+            fail(&record, reason: error.description, status: error.status)
+            await tally.failed(fullPath, error.description)
+            engine.logger.warning("\(fullPath): \(error)")
+        case .conflict:
+            record.state = .skipped
+            record.lastError = "the key \(record.key) is already stored and on_conflict is skip"
+            engine.ledger.save(record)
+        case .fixConfiguration:
+            // Every other file would fail the same way: nothing is marked failed; stop the run.
+            record.state = .pending
+            record.lastError = error.description
+            engine.ledger.save(record)
+            await scheduler.add(record)
+            let first = await tally.rejected(error.description)
+            await scheduler.stop()
+            if first { engine.logger.error("\(error)") }
+        }
+    }
+
+    private func fail(_ record: inout FileRecord, reason: String, status: Int?) {
+        record.state = .failed
+        record.lastError = reason
+        record.lastHTTPStatus = status
+        record.nextAttemptAt = nil
+        engine.ledger.save(record)
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import JigsyncCore
+
+/// Looks up the ledger row of a file on disk; exits 1 with the reason when it has none or was never uploaded.
+func uploadedRecord(_ path: String, ledger: LedgerOption) throws -> FileRecord {
+    let reader: LedgerReader
+    do { reader = try LedgerReader(path: ledger.path) } catch {
+        FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+    guard let record = try reader.record(atAbsolutePath: resolvedPath(path)) else {
+        FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger (not in a synced folder, or not synced yet)\n".utf8))
+        throw ExitCode(1)
+    }
+    guard record.uploadedSHA256 != nil else {
+        FileHandle.standardError.write(Data("jigsync: \(path): not uploaded yet (\(record.state.rawValue)\(record.lastError.map { ": \($0)" } ?? ""))\n".utf8))
+        throw ExitCode(1)
+    }
+    return record
+}
+
+/// The path with its directory resolved (the ledger holds folders by real path), its name kept.
+func resolvedPath(_ path: String) -> String {
+    let full = absolute(path)
+    let directory = (full as NSString).deletingLastPathComponent
+    guard let real = realpath(directory, nil) else { return full }
+    defer { free(real) }
+    return String(cString: real) + "/" + (full as NSString).lastPathComponent
+}
+
+/// `jigsync key PATH`: the stored key, for `file_store_key` in other JigsawStack APIs.
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Print the stored key of a synced file (for file_store_key).")
+    @OptionGroup var ledger: LedgerOption
+    @Argument(help: "The file's path on disk.") var path: String
+
+    func run() throws { print(try uploadedRecord(path, ledger: ledger).key) }
+}
+
+/// `jigsync url PATH`: where the stored file is read from.
+struct URLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "url",
+        abstract: "Print the URL of a synced file; with $JIGSAWSTACK_PUBLIC_KEY set, the public URL.")
+    @OptionGroup var ledger: LedgerOption
+    @Option(help: "Base URL of the API (default: $JIGSAWSTACK_API_URL).") var endpoint: String?
+    @Argument(help: "The file's path on disk.") var path: String
+
+    func run() throws {
+        let record = try uploadedRecord(path, ledger: ledger)
+        var configuration = StoreConfiguration.fromEnvironment()
+        if let endpoint { configuration.baseURL = StoreConfiguration(baseURL: endpoint, apiKey: nil).baseURL }
+        print(StoreURLs(configuration: configuration).readURL(key: record.key))
+    }
+}
+
+/// `jigsync retry`: make failed files due again.
+struct RetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry",
+        abstract: "Make failed files due again (all with --failed, or the files named).",
+        discussion: "Writes only when no running jigsync owns the ledger; otherwise says which pid does.")
+    @OptionGroup var ledger: LedgerOption
+    @Flag(help: "Every failed file.") var failed = false
+    @Argument(help: "Files to retry (paths on disk).") var paths: [String] = []
+
+    func validate() throws {
+        guard failed != !paths.isEmpty else { throw ValidationError("name files to retry, or --failed (not both)") }
+    }
+
+    func run() async throws {
+        let owned: Ledger
+        do { owned = try Ledger(path: ledger.path) } catch {
+            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        var changed = 0
+        if failed {
+            changed = try await owned.retry()
+        } else {
+            let reader = try LedgerReader(path: ledger.path)
+            for path in paths {
+                guard let record = try reader.record(atAbsolutePath: resolvedPath(path)) else {
+                    FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger\n".utf8))
+                    throw ExitCode(1)
+                }
+                changed += try await owned.retry(folder: record.folder, paths: [record.path])
+            }
+        }
+        print("\(changed) file(s) due again; the next sync or the running daemon uploads them")
+    }
+}

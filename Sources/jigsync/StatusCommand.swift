@@ -1,0 +1,104 @@
+import ArgumentParser
+import Foundation
+import JigsyncCore
+
+/// `jigsync status`: what the ledger says, read-only, while another process may own it.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the ledger: counts per state, then the files asked for (failed first, with their reason).",
+        discussion: """
+            Without PATH or --state it lists the files that need attention (failed, pending, uploading, skipped).
+            --json prints {"summary": {"<state>": count, ...}, "files": [{"path", "key", "state", "size", "sha256",
+            "attempts", "last_error", "url", "uploaded_at"}]}.
+            """
+    )
+
+    @OptionGroup var ledger: LedgerOption
+    @Flag(help: "Print JSON.") var json = false
+    @Option(help: "List the files in this state.") var state: FileState?
+    @Flag(help: "List every file.") var all = false
+    @Argument(help: "Files to show (paths on disk).") var paths: [String] = []
+
+    func run() throws {
+        let reader: LedgerReader
+        do { reader = try LedgerReader(path: ledger.path) } catch {
+            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let summary = try reader.summary()
+        var files: [FileRecord] = []
+        if !paths.isEmpty {
+            for path in paths {
+                guard let record = try reader.record(atAbsolutePath: absolute(path)) else {
+                    FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger\n".utf8))
+                    throw ExitCode(1)
+                }
+                files.append(record)
+            }
+        } else {
+            let states: [FileState]? = all ? nil : state.map { [$0] } ?? [.failed, .pending, .uploading, .skipped]
+            try reader.forEach(states: states) { files.append($0) }
+        }
+        files.sort { ($0.state == .failed ? 0 : 1, $0.folder, $0.path) < ($1.state == .failed ? 0 : 1, $1.folder, $1.path) }
+        let owner = Ledger.owner(ofLedgerAt: ledger.path)
+        if json {
+            printJSON(summary: summary, files: files, owner: owner)
+        } else {
+            printText(summary: summary, files: files, owner: owner)
+        }
+    }
+
+    private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date)?) {
+        var counts: [String: Int] = [:]
+        for state in FileState.allCases { counts[state.rawValue] = summary.counts[state] ?? 0 }
+        let rows: [[String: Any]] = files.map(Self.jsonRow)
+        var object: [String: Any] = ["summary": counts, "files": rows]
+        object["owner"] = owner.map { ["pid": Int($0.pid), "since": iso8601(milliseconds: Int64($0.since.timeIntervalSince1970 * 1000))] } ?? NSNull()
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    private static func jsonRow(_ r: FileRecord) -> [String: Any] {
+        var row: [String: Any] = [:]
+        row["path"] = r.folder + "/" + r.path
+        row["key"] = r.key
+        row["state"] = r.state.rawValue
+        row["size"] = r.size
+        row["sha256"] = (r.uploadedSHA256 ?? r.sha256) as Any? ?? NSNull()
+        row["attempts"] = r.attempts
+        row["last_error"] = r.lastError as Any? ?? NSNull()
+        row["url"] = r.remoteURL as Any? ?? NSNull()
+        row["uploaded_at"] = r.uploadedAt.map { iso8601(milliseconds: $0) } as Any? ?? NSNull()
+        return row
+    }
+
+    private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date)?) {
+        print("ledger: \(ledger.path)")
+        if let owner {
+            print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
+        } else {
+            print("owned by: no running jigsync")
+        }
+        print(FileState.allCases.map { "\($0.rawValue) \(summary.counts[$0] ?? 0)" }.joined(separator: "  "))
+        print("uploaded bytes: \(summary.uploadedBytes)" + (summary.lastUploadAt.map { "; last upload \(iso8601(milliseconds: $0))" } ?? ""))
+        if let oldest = summary.oldestDueExaminedAt {
+            let age = Double(Int64(Date().timeIntervalSince1970 * 1e9) - oldest) / 1e9
+            print(String(format: "oldest due file: %.0f s old", max(0, age)))
+        }
+        for r in files {
+            var line = "\(r.state.rawValue)\t\(r.folder)/\(r.path)\t\(r.key)"
+            if let hash = r.uploadedSHA256 ?? r.sha256 { line += "\t\(hash)" }
+            if let error = r.lastError { line += "\t\(error)" }
+            print(line)
+        }
+    }
+}
+
+extension FileState: ExpressibleByArgument {}
+
+func iso8601(milliseconds: Int64) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+}
