@@ -1,0 +1,60 @@
+@testable import JigsyncCore
+import Testing
+
+@Suite("Sync building blocks")
+struct SyncUnitTests {
+    @Test("default excludes catch editor and download temp files, not ordinary names")
+    func defaultExcludes() {
+        let filter = PathFilter()
+        for name in [".notes.txt.swp", "draft~", ".#lock", "4913", "x.tmp", "movie.mp4.part", "f.crdownload", ".~lock.report.odt#", "a/b/.c.swp"] {
+            #expect(filter.exclusionReason(name) != nil, "\(name)")
+        }
+        for name in ["notes.txt", "a/b/c.swpx", "tmp/file.txt", "4913.txt"] {
+            #expect(filter.exclusionReason(name) == nil, "\(name)")
+        }
+        let only = PathFilter(includes: ["*.jpg", "docs/*.pdf"])
+        #expect(only.exclusionReason("a/photo.jpg") == nil)
+        #expect(only.exclusionReason("docs/x.pdf") == nil)
+        #expect(only.exclusionReason("docs/sub/x.pdf") != nil)
+        #expect(only.exclusionReason("notes.txt") != nil)
+    }
+
+    @Test("durations parse as people write them")
+    func durations() {
+        #expect(DurationParser.parse("90") == .seconds(90))
+        #expect(DurationParser.parse("2m") == .seconds(120))
+        #expect(DurationParser.parse("1h30m") == .seconds(5400))
+        #expect(DurationParser.parse("500ms") == .milliseconds(500))
+        #expect(DurationParser.parse("soon") == nil)
+        #expect(DurationParser.parse("-1") == nil)
+    }
+
+    @Test("backoff stays within base·2ⁿ⁻¹, is capped, and never undercuts the server's wait")
+    func backoff() {
+        let policy = RetryPolicy()
+        var generator = SystemRandomNumberGenerator()
+        for attempt in 1...20 {
+            let ceiling = min(Duration.seconds(300), .seconds(1) * (1 << min(attempt - 1, 30)))
+            let delay = policy.delay(attempt: attempt, serverWait: nil, using: &generator)
+            #expect(delay >= .zero && delay <= ceiling)
+        }
+        #expect(policy.delay(attempt: 1, serverWait: .seconds(7), using: &generator) >= .seconds(7))
+    }
+
+    @Test("racily clean: a change within a clock tick of the examination cannot be trusted")
+    func racy() {
+        let stat = FileStat(kind: .regular, size: 1, mtimeNanoseconds: 1_000_000_000, ctimeNanoseconds: 1_000_000_000, inode: 1, device: 1)
+        let racy = FileRecord(folder: "/f", path: "p", key: "p", stat: stat, state: .uploaded, examinedAt: 1_005_000_000)
+        #expect(racy.isRacy())
+        let clean = FileRecord(folder: "/f", path: "p", key: "p", stat: stat, state: .uploaded, examinedAt: 2_000_000_000)
+        #expect(!clean.isRacy())
+    }
+
+    @Test("prefixes name a folder in the store")
+    func prefixes() {
+        #expect(FolderSpec(path: "/x/", prefix: "photos").key(for: "a.jpg") == "photos/a.jpg")
+        #expect(FolderSpec(path: "/x", prefix: "/photos/").key(for: "a.jpg") == "photos/a.jpg")
+        #expect(FolderSpec(path: "/x").key(for: "a/b.jpg") == "a/b.jpg")
+        #expect(FolderSpec(path: "/x/").path == "/x")
+    }
+}
