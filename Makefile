@@ -24,4 +24,5 @@ test: test-deps
 	$(SWIFT) test
 
 bench: deps
+	scripts/bench-sync
 	scripts/bench-put

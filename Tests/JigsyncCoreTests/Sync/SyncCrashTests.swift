@@ -8,7 +8,9 @@ struct SyncCrashTests {
     @Test("a second sync on the same ledger refuses, naming the first one's pid")
     func secondOwnerRefused() async throws {
         let h = try SyncHarness(emulatorArguments: ["--latency-ms", "200"])
-        for i in 0..<30 { try h.write("f\(i).txt", "file \(i)") }
+        // 300 files one at a time at 200 ms each: the first sync owns the ledger for a minute,
+        // far longer than the checks below take even on a loaded machine; it is killed after them.
+        for i in 0..<300 { try h.write("f\(i).txt", "file \(i)") }
         let first = try h.startSync(["--workers", "1"])
         defer { if first.isRunning { kill(first.processIdentifier, SIGKILL) } }
         try await waitUntil { try await h.emulator.listing().count >= 1 }
@@ -17,8 +19,7 @@ struct SyncCrashTests {
         #expect(second.stderr.contains("ledger in use by pid \(first.processIdentifier)"), "\(second.stderr)")
         let status = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger], environment: h.emulator.clientEnvironment)
         #expect(status.stdout.contains("pid \(first.processIdentifier)"))
-        first.waitUntilExit()
-        #expect(first.terminationStatus == 0)
+        #expect(first.isRunning)
     }
 
     @Test("kill -9 in the middle of a sync, files added while it is down, sync again: all uploaded intact, none left uploading")
