@@ -30,6 +30,10 @@ struct SyncOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Sync only files matching this glob. Repeatable.", valueName: "GLOB"))
     var include: [String] = []
 
+    @Option(help: ArgumentHelp("Store files matching GLOB with this content type (default: by extension from /etc/mime.types). Repeatable.",
+                               valueName: "GLOB=TYPE"))
+    var contentTypeFor: [String] = []
+
     @Option(help: "When a key is already stored: overwrite it or skip the file.")
     var onConflict: String = SyncEngine.ConflictPolicy.overwrite.rawValue
 
@@ -44,6 +48,9 @@ struct SyncOptions: ParsableArguments {
             throw ValidationError("--on-conflict must be overwrite or skip")
         }
         guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
+        for rule in contentTypeFor where !rule.contains("=") || rule.hasPrefix("=") || rule.hasSuffix("=") {
+            throw ValidationError("--content-type-for \(rule): expected GLOB=TYPE, such as '*.md=text/markdown'")
+        }
         _ = try folderSpecs()
     }
 
@@ -79,6 +86,9 @@ struct SyncOptions: ParsableArguments {
         settings.maxSize = maxSize
         settings.onConflict = SyncEngine.ConflictPolicy(rawValue: onConflict) ?? .overwrite
         settings.requestsPerSecond = rateLimit
+        settings.contentTypeOverrides = contentTypeFor.compactMap { rule in
+            rule.firstIndex(of: "=").map { (String(rule[..<$0]), String(rule[rule.index(after: $0)...])) }
+        }
         return settings
     }
 }

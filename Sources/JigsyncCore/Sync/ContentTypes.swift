@@ -6,9 +6,14 @@ import Foundation
 public struct ContentTypes: Sendable {
     public static let fallback = "application/octet-stream"
     private let byExtension: [String: String]
+    /// Glob → type, tried in order before the extension table.
+    private let overrides: [(pattern: String, type: String)]
 
     /// Reads `file` (format: a type, then its extensions, per line; `#` comments).
-    public init(file: String = "/etc/mime.types") {
+    /// - Parameter overrides: globs (on the name, or the relative path when they hold a `/`) whose
+    ///   files get the given type whatever their extension.
+    public init(file: String = "/etc/mime.types", overrides: [(pattern: String, type: String)] = []) {
+        self.overrides = overrides
         var table: [String: String] = [:]
         if let text = try? String(contentsOfFile: file, encoding: .utf8) {
             for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -23,6 +28,7 @@ public struct ContentTypes: Sendable {
     }
 
     public func type(for path: String) -> String {
+        if let match = overrides.first(where: { PathFilter.matches($0.pattern, path: path) }) { return match.type }
         let name = path.split(separator: "/").last ?? Substring(path)
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return Self.fallback }
         return byExtension[name[name.index(after: dot)...].lowercased()] ?? Self.fallback

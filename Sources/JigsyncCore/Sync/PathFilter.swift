@@ -28,6 +28,11 @@ public struct PathFilter: Sendable, Equatable {
         return nil
     }
 
+    /// Whether `pattern` matches the file at `path` (by its name, or its path for a pattern with a `/`).
+    public static func matches(_ pattern: String, path: String) -> Bool {
+        matches(pattern, name: path.split(separator: "/").last.map(String.init) ?? path, path: path)
+    }
+
     private static func matches(_ pattern: String, name: String, path: String) -> Bool {
         // A pattern with a slash is about the path (`*` does not cross `/`); without one, the name.
         pattern.contains("/") ? fnmatch(pattern, path, FNM_PATHNAME) == 0 : fnmatch(pattern, name, 0) == 0

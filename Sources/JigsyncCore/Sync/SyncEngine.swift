@@ -16,6 +16,8 @@ public final class SyncEngine: Sendable {
         public var onConflict: ConflictPolicy = .overwrite
         public var retry = RetryPolicy()
         public var requestsPerSecond = 50.0
+        /// Content types by glob, before the extension table.
+        public var contentTypeOverrides: [(pattern: String, type: String)] = []
         public init() {}
     }
 
@@ -47,7 +49,7 @@ public final class SyncEngine: Sendable {
     let ledger: Ledger
     let settings: Settings
     let logger: Logger
-    let contentTypes = ContentTypes()
+    let contentTypes: ContentTypes
     let limiter: RateLimiter
 
     public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger) {
@@ -56,6 +58,7 @@ public final class SyncEngine: Sendable {
         self.settings = settings
         self.logger = logger
         self.limiter = RateLimiter(requestsPerSecond: settings.requestsPerSecond)
+        self.contentTypes = ContentTypes(overrides: settings.contentTypeOverrides)
     }
 
     /// Reconciles every folder and uploads until nothing is due or `retryFor` has passed.

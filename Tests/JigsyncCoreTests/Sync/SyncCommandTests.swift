@@ -138,12 +138,15 @@ struct SyncCommandTests {
         let h = try SyncHarness()
         for i in 0..<12 { try h.write("s/\(i).txt", "status \(i)") }
         try h.write("x.tmp", "excluded")
-        #expect(try h.sync().status == 0)
+        #expect(try h.sync(["--content-type-for", "s/1*.txt=text/x-one"]).status == 0)
         let status = try h.status(["--all"])
         let summary = status["summary"] as? [String: Int] ?? [:]
         let stored = try await h.emulator.listing()
         #expect(summary["uploaded"] == stored.count)
         #expect(summary["excluded"] == 1)
+        #expect(stored["s/1.txt"]?.content_type == "text/x-one")
+        #expect(stored["s/11.txt"]?.content_type == "text/x-one")
+        #expect(stored["s/2.txt"]?.content_type == "text/plain")   // from /etc/mime.types
         let files = (status["files"] as? [[String: Any]] ?? []).filter { $0["state"] as? String == "uploaded" }
         for file in files {
             let key = file["key"] as? String ?? ""

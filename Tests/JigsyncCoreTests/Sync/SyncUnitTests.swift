@@ -1,3 +1,4 @@
+import Foundation
 @testable import JigsyncCore
 import Testing
 
@@ -56,5 +57,21 @@ struct SyncUnitTests {
         #expect(FolderSpec(path: "/x", prefix: "/photos/").key(for: "a.jpg") == "photos/a.jpg")
         #expect(FolderSpec(path: "/x").key(for: "a/b.jpg") == "a/b.jpg")
         #expect(FolderSpec(path: "/x/").path == "/x")
+    }
+}
+
+@Suite("Content types")
+struct ContentTypeTests {
+    @Test("by extension from a mime.types table, overridable by glob, else octet-stream")
+    func lookup() throws {
+        let table = TemporaryDirectory.make(prefix: "mime").appending(path: "mime.types")
+        try "# comment\ntext/markdown\tmd markdown\nimage/jpeg jpeg jpg jpe\n".write(to: table, atomically: true, encoding: .utf8)
+        let types = ContentTypes(file: table.path, overrides: [("notes/*.txt", "text/x-notes")])
+        #expect(types.type(for: "a/b/photo.JPG") == "image/jpeg")
+        #expect(types.type(for: "README.md") == "text/markdown")
+        #expect(types.type(for: "notes/today.txt") == "text/x-notes")
+        #expect(types.type(for: "other/today.txt") == ContentTypes.fallback)
+        #expect(types.type(for: ".hidden") == ContentTypes.fallback)
+        #expect(types.type(for: "noextension") == ContentTypes.fallback)
     }
 }
