@@ -2,6 +2,7 @@
 #include "csys.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,3 +22,5 @@ int jigsync_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, 
 }
 
 int jigsync_o_path(void) { return O_PATH; }
+
+int jigsync_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

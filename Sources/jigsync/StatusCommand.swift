@@ -49,12 +49,15 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
-    private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date)?) {
+    private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, note: String?)?) {
         var counts: [String: Int] = [:]
         for state in FileState.allCases { counts[state.rawValue] = summary.counts[state] ?? 0 }
         let rows: [[String: Any]] = files.map(Self.jsonRow)
         var object: [String: Any] = ["summary": counts, "files": rows]
-        object["owner"] = owner.map { ["pid": Int($0.pid), "since": iso8601(milliseconds: Int64($0.since.timeIntervalSince1970 * 1000))] } ?? NSNull()
+        object["owner"] = owner.map { owner -> [String: Any] in
+            ["pid": Int(owner.pid), "since": iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)),
+             "note": owner.note as Any? ?? NSNull()]
+        } ?? NSNull()
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
@@ -73,10 +76,11 @@ struct StatusCommand: ParsableCommand {
         return row
     }
 
-    private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date)?) {
+    private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, note: String?)?) {
         print("ledger: \(ledger.path)")
         if let owner {
             print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
+            if let note = owner.note { print("attention: \(note)") }
         } else {
             print("owned by: no running jigsync")
         }

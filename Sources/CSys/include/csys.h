@@ -14,6 +14,9 @@
    (ENOSYS on kernels before 5.6). */
 int jigsync_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 
+/* eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a descriptor another thread writes to wake a poll(). */
+int jigsync_eventfd(void);
+
 /* O_PATH, which Glibc's Swift overlay does not export. */
 int jigsync_o_path(void);
 #endif

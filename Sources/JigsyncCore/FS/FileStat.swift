@@ -16,6 +16,8 @@ public struct FileStat: Sendable, Equatable {
     public var ctimeNanoseconds: Int64
     public var inode: UInt64
     public var device: UInt64
+    /// Number of names (hard links) of the inode.
+    public var linkCount: UInt64 = 1
 
     public init(kind: Kind, size: Int64, mtimeNanoseconds: Int64, ctimeNanoseconds: Int64, inode: UInt64, device: UInt64) {
         self.kind = kind
@@ -42,6 +44,7 @@ public struct FileStat: Sendable, Equatable {
         ctimeNanoseconds = Int64(s.st_ctim.tv_sec) * 1_000_000_000 + Int64(s.st_ctim.tv_nsec)
         inode = UInt64(s.st_ino)
         device = UInt64(s.st_dev)
+        linkCount = UInt64(s.st_nlink)
     }
 
     /// `fstat(2)` of an open descriptor.

@@ -91,6 +91,12 @@ public final class Folder: @unchecked Sendable {
         relativePath.isEmpty ? path : path + "/" + relativePath
     }
 
+    /// A descriptor of the directory `relativePath` beneath the folder ("" for the root), for a walk.
+    func openDirectory(_ relativePath: String) throws(FSError) -> Int32 {
+        if relativePath.isEmpty { return try duplicateDescriptor() }
+        return try openBeneath(relativePath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    }
+
     /// A new descriptor of the root, for a walk.
     func duplicateDescriptor() throws(FSError) -> Int32 {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)

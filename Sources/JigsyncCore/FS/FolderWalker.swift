@@ -15,9 +15,10 @@ public struct WalkEntry: Sendable {
 public enum FolderWalker {
     /// Everything beneath `folder`, in no particular order.
     /// - Parameter problems: receives directories that could not be read.
-    public static func walk(_ folder: Folder, problems: (FSError) -> Void = { _ in }) throws(FSError) -> [WalkEntry] {
+    /// - Parameter directory: where to start, relative to the folder ("" for the whole folder).
+    public static func walk(_ folder: Folder, under directory: String = "", problems: (FSError) -> Void = { _ in }) throws(FSError) -> [WalkEntry] {
         var entries: [WalkEntry] = []
-        var pending: [(fd: Int32, prefix: String)] = [(try folder.duplicateDescriptor(), "")]
+        var pending: [(fd: Int32, prefix: String)] = [(try folder.openDirectory(directory), directory.isEmpty ? "" : directory + "/")]
         while let (dirfd, prefix) = pending.popLast() {
             guard let dir = fdopendir(dirfd) else {
                 problems(FSError(path: folder.fullPath(prefix), errno: errno, operation: "opendir"))
@@ -61,5 +62,36 @@ public enum FolderWalker {
             }
         }
         return entries
+    }
+}
+
+extension FolderWalker {
+    /// The directories beneath (and including) `absolutePath`, relative to it ("" for itself),
+    /// without following symlinks or leaving `device`. For setting up watches.
+    public static func directories(at absolutePath: String, device: UInt64) -> [String] {
+        let root = FSCall.retryingEINTR { open(absolutePath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard root >= 0 else { return [] }
+        var result: [String] = []
+        var pending: [(fd: Int32, relative: String)] = [(root, "")]
+        while let (dirfd, relative) = pending.popLast() {
+            result.append(relative)
+            guard let dir = fdopendir(dirfd) else {
+                close(dirfd)
+                continue
+            }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                guard entry.pointee.d_type == DT_DIR || entry.pointee.d_type == DT_UNKNOWN else { continue }
+                let rawName = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                if rawName == [46] || rawName == [46, 46] { continue }
+                guard let name = String(validating: rawName, as: UTF8.self) else { continue }
+                var s = stat()
+                guard fstatat(dirfd, name, &s, AT_SYMLINK_NOFOLLOW) == 0, s.st_mode & S_IFMT == S_IFDIR,
+                      UInt64(s.st_dev) == device else { continue }
+                let child = FSCall.retryingEINTR { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                if child >= 0 { pending.append((child, relative.isEmpty ? name : relative + "/" + name)) }
+            }
+        }
+        return result
     }
 }

@@ -102,8 +102,14 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The pid and start time of the process that owns the ledger at `path`, if one does.
-    public static func owner(ofLedgerAt path: String) -> (pid: Int32, since: Date)? {
+    public static func owner(ofLedgerAt path: String) -> (pid: Int32, since: Date, note: String?)? {
         LedgerLock.owner(ofLedgerAt: path)
+    }
+
+    /// Tells `status` (through the lock file) what the owner wants known: why uploads are
+    /// paused, a folder that is gone, a refused mass delete. nil clears it.
+    public func setOwnerNote(_ note: String?) {
+        ownership.write(note: note)
     }
 
     // MARK: reads
@@ -111,8 +117,53 @@ public final class Ledger: @unchecked Sendable {
     /// Every row of `folder`, by relative path.
     public func records(folder: String) async throws(LedgerError) -> [String: FileRecord] {
         try await onQueue { () throws(LedgerError) in
+            self.flushPending()
             let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ?")
+            defer { statement.reset() }
             statement.bind([.text(folder)])
+            var rows: [String: FileRecord] = [:]
+            while try statement.step() {
+                let record = LedgerSchema.record(from: statement)
+                rows[record.path] = record
+            }
+            return rows
+        }
+    }
+
+    /// The row of one path, if any (queued writes first, so a row saved a moment ago is seen).
+    public func record(folder: String, path: String) async throws(LedgerError) -> FileRecord? {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+            defer { statement.reset() }
+            statement.bind([.text(folder), .text(path)])
+            return try statement.step() ? LedgerSchema.record(from: statement) : nil
+        }
+    }
+
+    /// Every name of an inode (hard links), across folders.
+    public func records(device: UInt64, inode: UInt64) async throws(LedgerError) -> [FileRecord] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE device = ? AND inode = ?")
+            defer { statement.reset() }
+            statement.bind([.integer(Int64(bitPattern: device)), .integer(Int64(bitPattern: inode))])
+            var rows: [FileRecord] = []
+            while try statement.step() { rows.append(LedgerSchema.record(from: statement)) }
+            return rows
+        }
+    }
+
+    /// The rows of `folder` at or beneath the relative directory `directory` ("" for all).
+    public func records(folder: String, under directory: String) async throws(LedgerError) -> [String: FileRecord] {
+        guard !directory.isEmpty else { return try await records(folder: folder) }
+        return try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            // A range on the unique (folder, path) index: "dir/" ≤ path < "dir0" ("0" follows "/").
+            let statement = try self.connection.statement(
+                "SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND ((path >= ? AND path < ?) OR path = ?)")
+            defer { statement.reset() }
+            statement.bind([.text(folder), .text(directory + "/"), .text(directory + "0"), .text(directory)])
             var rows: [String: FileRecord] = [:]
             while try statement.step() {
                 let record = LedgerSchema.record(from: statement)
@@ -126,7 +177,9 @@ public final class Ledger: @unchecked Sendable {
     public func records(inStates states: [FileState]) async throws(LedgerError) -> [FileRecord] {
         try await onQueue { () throws(LedgerError) in
             let list = states.map { "'\($0.rawValue)'" }.joined(separator: ",")
+            self.flushPending()
             let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE state IN (\(list))")
+            defer { statement.reset() }
             var rows: [FileRecord] = []
             while try statement.step() { rows.append(LedgerSchema.record(from: statement)) }
             return rows

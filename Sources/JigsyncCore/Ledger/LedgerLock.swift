@@ -23,7 +23,15 @@ final class LedgerLock {
             throw LedgerError(.inUse(pid: owner), path: ledgerPath, message: "ledger in use by \(who)")
         }
         self.fd = fd
-        let record = "\(getpid())\n\(Int64(Date().timeIntervalSince1970))\n"
+        started = Int64(Date().timeIntervalSince1970)
+        write(note: nil)
+    }
+
+    private let started: Int64
+
+    /// Rewrites the lock file: pid, start time, and a line for `status` (why uploads are paused).
+    func write(note: String?) {
+        let record = "\(getpid())\n\(started)\n" + (note.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" } ?? "")
         ftruncate(fd, 0)
         _ = record.withCString { pwrite(fd, $0, strlen($0), 0) }
     }
@@ -31,7 +39,7 @@ final class LedgerLock {
     deinit { close(fd) }   // closing the descriptor releases the flock
 
     /// The pid and start time written by the current owner of `ledgerPath`, if one holds it.
-    static func owner(ofLedgerAt ledgerPath: String) -> (pid: Int32, since: Date)? {
+    static func owner(ofLedgerAt ledgerPath: String) -> (pid: Int32, since: Date, note: String?)? {
         let fd = open(ledgerPath + ".lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -44,7 +52,7 @@ final class LedgerLock {
         let lines = text.split(separator: "\n")
         guard let pid = lines.first.flatMap({ Int32($0) }) else { return nil }
         let since = lines.dropFirst().first.flatMap { Double($0) }.map { Date(timeIntervalSince1970: $0) } ?? Date()
-        return (pid, since)
+        return (pid, since, lines.count > 2 ? String(lines[2]) : nil)
     }
 
     private static func readOwner(_ fd: Int32) -> Int32? {
@@ -52,7 +60,7 @@ final class LedgerLock {
     }
 
     private static func readText(_ fd: Int32) -> String? {
-        var buffer = [UInt8](repeating: 0, count: 128)
+        var buffer = [UInt8](repeating: 0, count: 4096)
         let n = pread(fd, &buffer, buffer.count, 0)
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n], as: UTF8.self)

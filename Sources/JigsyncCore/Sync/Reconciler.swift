@@ -28,11 +28,13 @@ public struct Reconciler: Sendable {
         self.maxSize = maxSize
     }
 
-    public func reconcile(_ folder: Folder, known: [String: FileRecord]) async throws -> Plan {
+    /// Walks the folder (or the directory `under` beneath it) and compares it with `known`, the
+    /// ledger's rows for the same part; rows whose file is gone become `deleted`.
+    public func reconcile(_ folder: Folder, known: [String: FileRecord], under directory: String = "") async throws -> Plan {
         var plan = Plan()
         let (entries, problems) = try await FSQueue.run { () throws(FSError) -> ([WalkEntry], [String]) in
             var problems: [String] = []
-            let entries = try FolderWalker.walk(folder) { problems.append($0.description) }
+            let entries = try FolderWalker.walk(folder, under: directory) { problems.append($0.description) }
             return (entries, problems)
         }
         plan.problems = problems
@@ -51,6 +53,31 @@ public struct Reconciler: Sendable {
             gone.examinedAt = now
             plan.changedRecords.append(gone)
         }
+        return plan
+    }
+
+    /// Looks at one path (the daemon's answer to an event): `lstat`, then the same rules as a walk.
+    /// A path that is gone yields its row as `deleted` in `changedRecords`.
+    public func reconcile(path relativePath: String, in folder: Folder, known: FileRecord?) async throws -> Plan {
+        var plan = Plan()
+        let stat = try await FSQueue.run { () throws(FSError) in try folder.lstat(relativePath) }
+        guard let stat else {
+            if var gone = known, gone.state != .deleted {
+                gone.state = .deleted
+                gone.lastError = "no longer in the folder (the remote copy is kept)"
+                gone.examinedAt = Self.wallNanoseconds()
+                plan.changedRecords.append(gone)
+            }
+            return plan
+        }
+        if stat.kind == .directory { return plan }
+        let skip: String? = switch stat.kind {
+        case .regular: nil
+        case .symlink: "is a symbolic link (links are never followed)"
+        default: "is a \(stat.kind.rawValue), not a regular file"
+        }
+        plan.examined = 1
+        try await classify(WalkEntry(relativePath: relativePath, stat: stat, skipReason: skip), known: known, folder: folder, into: &plan)
         return plan
     }
 

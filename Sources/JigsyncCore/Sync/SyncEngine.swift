@@ -16,6 +16,8 @@ public final class SyncEngine: Sendable {
         public var onConflict: ConflictPolicy = .overwrite
         public var retry = RetryPolicy()
         public var requestsPerSecond = 50.0
+        /// Pause and probe when the service rejects the key (the daemon) instead of stopping (a sync).
+        public var pauseWhenRejected = false
         /// Content types by glob, before the extension table.
         public var contentTypeOverrides: [(pattern: String, type: String)] = []
         public init() {}
@@ -65,11 +67,11 @@ public final class SyncEngine: Sendable {
     public func syncOnce(_ specs: [FolderSpec], retryFor: Duration,
                          progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
         var report = Report()
-        var folders: [String: Folder] = [:]
+        let folders = OpenFolders()
         var due: [FileRecord] = []
         for spec in specs {
             let folder = try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }
-            folders[spec.path] = folder
+            folders.set(folder, for: spec.path)
             let known = try await ledger.records(folder: spec.path)
             let plan = try await Reconciler(spec: spec, maxSize: settings.maxSize).reconcile(folder, known: known)
             ledger.save(plan.changedRecords)
@@ -84,15 +86,7 @@ public final class SyncEngine: Sendable {
         for record in due { await scheduler.add(record) }
         let tally = Tally(total: due.count, bytes: due.reduce(0) { $0 + $1.size }, progress: progress)
 
-        let openFolders = folders
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<max(1, settings.workers) {
-                group.addTask {
-                    let uploader = Uploader(engine: self, scheduler: scheduler, tally: tally)
-                    await uploader.run(folders: openFolders)
-                }
-            }
-        }
+        await runWorkers(scheduler: scheduler, tally: tally, folders: folders)
         try await ledger.flush()
 
         let final = await tally.snapshot()
@@ -111,6 +105,31 @@ public final class SyncEngine: Sendable {
         }
         return report
     }
+}
+
+extension SyncEngine {
+    /// Runs `settings.workers` upload workers until the scheduler hands out no more jobs.
+    func runWorkers(scheduler: UploadScheduler, tally: Tally, folders: OpenFolders) async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, settings.workers) {
+                group.addTask {
+                    await Uploader(engine: self, scheduler: scheduler, tally: tally).run(folders: folders)
+                }
+            }
+        }
+    }
+}
+
+/// The open folder roots by path; the daemon replaces one when its root comes back.
+///
+/// `@unchecked Sendable`: `folders` is guarded by `lock`.
+final class OpenFolders: @unchecked Sendable {
+    private let lock = NSLock()
+    private var folders: [String: Folder] = [:]
+
+    subscript(path: String) -> Folder? { lock.withLock { folders[path] } }
+
+    func set(_ folder: Folder?, for path: String) { lock.withLock { folders[path] = folder } }
 }
 
 /// Counts shared by the workers of one run.

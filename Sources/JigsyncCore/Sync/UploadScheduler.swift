@@ -1,9 +1,11 @@
 /// The queue of due uploads that the workers draw from.
 ///
 /// Jobs are taken in order of when they are due. Large files may occupy at most half the
-/// workers, so a burst of small files is never stuck behind a few big ones. `take` returns nil
-/// when nothing is left (nothing waiting, nothing in flight that could come back), when the
-/// deadline passed, or after `stop`.
+/// workers, so a burst of small files is never stuck behind a few big ones. A worker with nothing
+/// to take waits on a continuation, woken by new work, a finished job or the earliest backoff
+/// expiring: no polling, so an idle daemon costs nothing. `take` returns nil after `stop`, when
+/// the deadline passed, or (for a one-shot sync, not `continuous`) when nothing is left.
+/// While paused (the service rejected the key), only one probe job at a time is handed out.
 actor UploadScheduler {
     struct Job: Sendable {
         var record: FileRecord
@@ -26,20 +28,61 @@ actor UploadScheduler {
     private let maxLarge: Int
     private let deadline: ContinuousClock.Instant?
     private var stopped = false
+    private let continuous: Bool
     private let clock = ContinuousClock()
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var timer: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
+    /// Why uploads are paused, if they are; a probe goes out at `probeAt`.
+    private(set) var pauseReason: String?
+    private var probeAt: ContinuousClock.Instant?
+    private var probeInFlight = false
 
-    init(workers: Int, deadline: ContinuousClock.Instant?) {
+    init(workers: Int, deadline: ContinuousClock.Instant?, continuous: Bool = false) {
         maxLarge = max(1, workers / 2)
         self.deadline = deadline
+        self.continuous = continuous
     }
 
     func add(_ record: FileRecord, after delay: Duration = .zero) {
         let job = Job(record: record, due: clock.now + delay)
         if delay > .zero { delayed.append(job) } else { enqueueReady(job) }
+        wakeAll()
     }
 
-    /// Ends every `take` (a rejected key: nothing else can succeed).
-    func stop() { stopped = true }
+    /// Ends every `take` (shutdown, or a rejected key in a one-shot sync).
+    func stop() {
+        stopped = true
+        wakeAll()
+    }
+
+    /// Holds uploads back: the service rejected the key or endpoint. One probe goes out after `probeAfter`.
+    func pause(_ reason: String, probeAfter: Duration) {
+        pauseReason = reason
+        probeAt = clock.now + probeAfter
+        probeInFlight = false
+        wakeAll()
+    }
+
+    /// An upload went through: the pause (if any) is over.
+    func resume() {
+        guard pauseReason != nil else { return }
+        pauseReason = nil
+        probeAt = nil
+        probeInFlight = false
+        wakeAll()
+    }
+
+    /// Jobs waiting plus in flight.
+    func depth() -> (waiting: Int, inFlight: Int) {
+        (readySmall.count - readySmallHead + readyLarge.count - readyLargeHead + delayed.count, inFlight)
+    }
+
+    /// Whether a job for this row is already queued or backing off (to avoid queuing it twice).
+    func contains(folder: String, path: String) -> Bool {
+        func matches(_ job: Job) -> Bool { job.record.folder == folder && job.record.path == path }
+        return readySmall[readySmallHead...].contains(where: matches) || readyLarge[readyLargeHead...].contains(where: matches)
+            || delayed.contains(where: matches)
+    }
 
     /// The records still waiting (for the summary of a run that ran out of time).
     func remaining() -> [FileRecord] {
@@ -51,21 +94,53 @@ actor UploadScheduler {
             let now = clock.now
             if let deadline, now >= deadline { return nil }
             promoteDelayed(now: now)
-            if let job = nextReady() {
-                inFlight += 1
-                if job.isLarge { largeInFlight += 1 }
-                return job
+            var wake = delayed.map(\.due).min()
+            if let reason = pauseReason {
+                _ = reason
+                if !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
+                    probeInFlight = true
+                    return started(job)
+                }
+                if !probeInFlight, let probeAt { wake = min(wake ?? probeAt, probeAt) }
+            } else if let job = nextReady() {
+                return started(job)
             }
             let readyCount = readySmall.count - readySmallHead + readyLarge.count - readyLargeHead
-            if readyCount == 0 && delayed.isEmpty && inFlight == 0 { return nil }
-            // Something is in flight (it may come back) or backing off: wait for the earliest due
-            // time, and look again soon while transfers run.
-            var wake = delayed.map(\.due).min() ?? (now + .milliseconds(50))
-            if inFlight > 0 { wake = min(wake, now + .milliseconds(50)) }
-            if let deadline { wake = min(wake, deadline) }
-            try? await Task.sleep(until: wake, clock: clock)
+            if !continuous && readyCount == 0 && delayed.isEmpty && inFlight == 0 { return nil }
+            if let deadline { wake = min(wake ?? deadline, deadline) }
+            await waitForChange(until: wake)
         }
         return nil
+    }
+
+    private func started(_ job: Job) -> Job {
+        inFlight += 1
+        if job.isLarge { largeInFlight += 1 }
+        return job
+    }
+
+    /// Suspends until `add`, `finished`, `stop`, `pause`/`resume`, or `until` passes.
+    private func waitForChange(until: ContinuousClock.Instant?) async {
+        if let until, timer.map({ until < $0.at || $0.task.isCancelled }) ?? true {
+            timer?.task.cancel()
+            let clock = self.clock
+            timer = (until, Task { [weak self] in
+                try? await Task.sleep(until: until, clock: clock)
+                await self?.timerFired()
+            })
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func timerFired() {
+        timer = nil
+        wakeAll()
+    }
+
+    private func wakeAll() {
+        let woken = waiters
+        waiters.removeAll()
+        for waiter in woken { waiter.resume() }
     }
 
     private func enqueueReady(_ job: Job) {
@@ -114,5 +189,7 @@ actor UploadScheduler {
     func finished(_ job: Job) {
         inFlight -= 1
         if job.isLarge { largeInFlight -= 1 }
+        probeInFlight = false
+        wakeAll()
     }
 }

@@ -7,9 +7,10 @@ struct Uploader: Sendable {
     let scheduler: UploadScheduler
     let tally: Tally
 
-    func run(folders: [String: Folder]) async {
+    func run(folders: OpenFolders) async {
         while let job = await scheduler.take() {
             guard let folder = folders[job.record.folder] else {
+                // The folder is gone (root removed): the row stays due for when it is back.
                 await scheduler.finished(job)
                 continue
             }
@@ -75,6 +76,7 @@ struct Uploader: Sendable {
             record.attempts = 0
             record.nextAttemptAt = nil
             engine.ledger.save(record)
+            await scheduler.resume()
             await tally.uploaded(bytes: result.sentBytes)
             engine.logger.debug("uploaded \(fullPath) as \(record.key) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
@@ -114,14 +116,22 @@ struct Uploader: Sendable {
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"
             engine.ledger.save(record)
         case .fixConfiguration:
-            // Every other file would fail the same way: nothing is marked failed; stop the run.
+            // Every other file would fail the same way: nothing is marked failed. A one-shot sync
+            // stops; the daemon pauses and probes with one file per backoff period.
             record.state = .pending
             record.lastError = error.description
             engine.ledger.save(record)
             await scheduler.add(record)
             let first = await tally.rejected(error.description)
-            await scheduler.stop()
-            if first { engine.logger.error("\(error)") }
+            if engine.settings.pauseWhenRejected {
+                record.attempts += 1
+                let probeAfter = engine.settings.retry.delay(attempt: record.attempts, serverWait: nil)
+                await scheduler.pause(error.description, probeAfter: max(probeAfter, .seconds(1)))
+                engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
+            } else {
+                await scheduler.stop()
+                if first { engine.logger.error("\(error)") }
+            }
         }
     }
 

@@ -1,0 +1,316 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `jigsync run`: watches the folders and keeps them synced until told to stop.
+///
+/// Start-up sets the watches **before** the first reconcile, so nothing written in between is
+/// missed; then every watcher signal goes through the same reconciler and upload workers as
+/// `sync`. SIGTERM/SIGINT (through swift-service-lifecycle's graceful shutdown) stop the intake,
+/// let in-flight uploads finish within the grace period, and leave the ledger consistent.
+public final class Daemon: Service, @unchecked Sendable {
+    // @unchecked Sendable: the mutable state below is touched only by `run()`'s task (the event
+    // loop); `signals` and `lostSignals` are designed for use from the watcher's thread.
+    private let settings: DaemonSettings
+    private let engine: SyncEngine
+    private let ledger: Ledger
+    private let client: FileStoreClient
+    private let logger: Logger
+    private let notifier: SystemdNotifier
+    private let folders = OpenFolders()
+    private let scheduler: UploadScheduler
+    private let tally: Tally
+    private let signals: AsyncStream<[WatchSignal]>
+    private let signalInput: AsyncStream<[WatchSignal]>.Continuation
+    private let lostSignals = ManagedAtomicFlag()
+    private var deleteGuard: DeleteGuard
+    private var lastRescan: ContinuousClock.Instant?
+    private var rescanBackoff: Duration = .seconds(1)
+    private var gone: Set<Int> = []
+    private let statusLine = StatusLine()
+
+    /// Batches of signals the queue between the watcher and the engine holds before it counts as
+    /// an overflow (then the engine rescans instead of losing anything).
+    static let signalQueueLimit = 4096
+
+    public init(settings: DaemonSettings, ledger: Ledger, client: FileStoreClient, logger: Logger,
+                notifier: SystemdNotifier = SystemdNotifier()) {
+        self.settings = settings
+        self.ledger = ledger
+        self.client = client
+        self.logger = logger
+        self.notifier = notifier
+        engine = SyncEngine(client: client, ledger: ledger, settings: settings.engine, logger: logger)
+        scheduler = UploadScheduler(workers: settings.engine.workers, deadline: nil, continuous: true)
+        let statusLine = self.statusLine
+        let scheduler = self.scheduler
+        tally = Tally(total: 0, bytes: 0, progress: { _ in statusLine.changed(scheduler: scheduler) })
+        deleteGuard = DeleteGuard(limit: settings.deleteLimit, window: settings.deleteWindow)
+        (signals, signalInput) = AsyncStream.makeStream(of: [WatchSignal].self, bufferingPolicy: .bufferingOldest(Self.signalQueueLimit))
+        statusLine.notifier = notifier
+        statusLine.ledger = ledger
+    }
+
+    public func run() async throws {
+        let specs = settings.folders
+        for spec in specs {
+            folders.set(try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }, for: spec.path)
+        }
+        let input = signalInput
+        let lost = lostSignals
+        let watcher = try Watcher(roots: specs.map { Watcher.Root(path: $0.path, device: folders[$0.path]!.device) },
+                                  settle: settings.settle, quiet: settings.quiet, logger: logger) { batch in
+            if case .dropped = input.yield(batch) { lost.set() }
+        }
+        for problem in watcher.start() { await handle(problem) }
+        logger.info("watching \(specs.count) folder(s), \(watcher.watchCount) directories")
+
+        let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
+        let timers = startTimers()
+        // Watches are set and the first reconcile starts now: ready.
+        notifier.notify("READY=1")
+        statusLine.changed(scheduler: scheduler)
+
+        await withGracefulShutdownHandler {
+            for index in specs.indices { await reconcile(folder: index, under: "") }
+            for await batch in signals {
+                if lostSignals.isSet {
+                    lostSignals.clear()
+                    await rescanAll(reason: "the queue between watcher and engine overflowed")
+                }
+                for signal in Self.collapse(batch) { await handle(signal) }
+                statusLine.changed(scheduler: scheduler)
+            }
+        } onGracefulShutdown: {
+            self.signalInput.finish()
+        }
+
+        notifier.notify("STOPPING=1")
+        logger.info("stopping: no new uploads; waiting up to \(settings.grace) for those in flight")
+        timers.cancel()
+        watcher.stop()
+        await scheduler.stop()
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await workers.value; return true }
+            group.addTask { [grace = settings.grace] in try? await Task.sleep(for: grace); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !finished {
+            logger.warning("in-flight uploads cut off after the grace period; they stay due")
+            workers.cancel()
+            await workers.value
+        }
+        try await ledger.flush()
+        ledger.setOwnerNote(nil)
+    }
+
+    // MARK: signals
+
+    /// Several rescans in one batch are one rescan.
+    static func collapse(_ batch: [WatchSignal]) -> [WatchSignal] {
+        var seenRescan = false
+        return batch.filter { signal in
+            guard case .rescanAll = signal else { return true }
+            defer { seenRescan = true }
+            return !seenRescan
+        }
+    }
+
+    private func handle(_ signal: WatchSignal) async {
+        switch signal {
+        case .path(let watched):
+            await reconcile(path: watched)
+        case .directoryAppeared(let watched):
+            await reconcile(folder: watched.folder, under: watched.path)
+        case .directoryGone(let watched):
+            await directoryGone(watched)
+        case .rescanAll(let reason):
+            await rescanAll(reason: reason)
+        case .rootGone(let index):
+            gone.insert(index)
+            folders.set(nil, for: settings.folders[index].path)
+            let note = "folder \(settings.folders[index].path) is gone; nothing is deleted, and it is picked up again when it reappears"
+            logger.error("\(note)")
+            statusLine.note = note
+        case .rootBack(let index):
+            let spec = settings.folders[index]
+            guard let folder = try? await FSQueue.run({ () throws(FSError) in try Folder(path: spec.path) }) else { return }
+            gone.remove(index)
+            folders.set(folder, for: spec.path)
+            statusLine.note = nil
+            logger.notice("folder \(spec.path) is back")
+            await reconcile(folder: index, under: "")
+        case .unwatched(let index, let reason):
+            statusLine.note = "part of \(settings.folders[index].path) is not watched (\(reason)); it is rescanned periodically"
+        }
+    }
+
+    private func reconcile(path watched: WatchedPath) async {
+        let spec = settings.folders[watched.folder]
+        guard let folder = folders[spec.path] else { return }
+        do {
+            let known = try await ledger.record(folder: spec.path, path: watched.path)
+            let plan = try await Reconciler(spec: spec, maxSize: settings.engine.maxSize)
+                .reconcile(path: watched.path, in: folder, known: known)
+            await apply(plan, spec: spec)
+            // A write through one name of a hard-linked file changes every name: look at them all.
+            for record in plan.due where record.size > 0 {
+                for other in try await ledger.records(device: record.device, inode: record.inode)
+                where other.folder != record.folder || other.path != record.path {
+                    guard let index = settings.folders.firstIndex(where: { $0.path == other.folder }),
+                          let otherFolder = folders[other.folder] else { continue }
+                    let otherPlan = try await Reconciler(spec: settings.folders[index], maxSize: settings.engine.maxSize)
+                        .reconcile(path: other.path, in: otherFolder, known: other)
+                    await apply(otherPlan, spec: settings.folders[index])
+                }
+            }
+        } catch {
+            logger.warning("\(spec.path)/\(watched.path): \(error)")
+        }
+    }
+
+    private func reconcile(folder index: Int, under directory: String) async {
+        let spec = settings.folders[index]
+        guard let folder = folders[spec.path] else { return }
+        do {
+            let known = try await ledger.records(folder: spec.path, under: directory)
+            let plan = try await Reconciler(spec: spec, maxSize: settings.engine.maxSize).reconcile(folder, known: known, under: directory)
+            for problem in plan.problems { logger.warning("\(problem)") }
+            await apply(plan, spec: spec)
+        } catch {
+            logger.warning("\(spec.path)/\(directory): \(error)")
+        }
+    }
+
+    private func directoryGone(_ watched: WatchedPath) async {
+        let spec = settings.folders[watched.folder]
+        guard let known = try? await ledger.records(folder: spec.path, under: watched.path) else { return }
+        var plan = Reconciler.Plan()
+        for (_, var record) in known where record.state != .deleted {
+            record.state = .deleted
+            record.lastError = "no longer in the folder (the remote copy is kept)"
+            plan.changedRecords.append(record)
+        }
+        await apply(plan, spec: spec)
+    }
+
+    private func rescanAll(reason: String) async {
+        if let last = lastRescan, ContinuousClock.now - last < rescanBackoff {
+            // A storm of overflows: wait out the backoff instead of rescanning back to back.
+            try? await Task.sleep(until: last + rescanBackoff, clock: .continuous)
+            rescanBackoff = min(rescanBackoff * 2, .seconds(60))
+        } else {
+            rescanBackoff = .seconds(1)
+        }
+        logger.notice("rescanning every folder: \(reason)")
+        for index in settings.folders.indices where !gone.contains(index) { await reconcile(folder: index, under: "") }
+        lastRescan = .now
+    }
+
+    /// Writes what a plan changed, queues what is due, and applies the delete policy.
+    private func apply(_ plan: Reconciler.Plan, spec: FolderSpec) async {
+        var changed = plan.changedRecords
+        if settings.onDelete == .delete {
+            for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {
+                changed[index] = await deleteRemote(changed[index])
+            }
+        }
+        ledger.save(changed)
+        for record in plan.due where await !scheduler.contains(folder: record.folder, path: record.path) {
+            ledger.save(record)
+            await scheduler.add(record)
+        }
+    }
+
+    private func deleteRemote(_ record: FileRecord) async -> FileRecord {
+        var record = record
+        guard deleteGuard.allow(at: .now) else {
+            let reason = deleteGuard.trippedReason ?? "mass delete refused"
+            record.lastError = reason
+            if statusLine.note != reason {
+                logger.error("\(reason)")
+                statusLine.note = reason
+            }
+            return record
+        }
+        do {
+            try await client.delete(key: record.key)
+            record.lastError = "deleted from the folder and from the store"
+            record.uploadedSHA256 = nil
+            record.remoteURL = nil
+        } catch where error.disposition == .notFound {
+            record.lastError = "deleted from the folder; the store had no copy"
+        } catch {
+            record.lastError = "deleted from the folder; the remote delete failed: \(error)"
+            logger.warning("\(spec(for: record)): remote delete failed: \(error)")
+        }
+        return record
+    }
+
+    private func spec(for record: FileRecord) -> String { record.folder + "/" + record.path }
+
+    // MARK: timers that carry work
+
+    /// The backstop rescan and the systemd watchdog ping, the only timers a daemon keeps.
+    private func startTimers() -> Task<Void, Never> {
+        let input = signalInput
+        let backstop = settings.backstopInterval
+        let notifier = self.notifier
+        return Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        let jitter = Double.random(in: 0.9...1.1)
+                        try? await Task.sleep(for: backstop * jitter)
+                        if Task.isCancelled { return }
+                        input.yield([.rescanAll(reason: "periodic backstop rescan")])
+                    }
+                }
+                if let interval = notifier.watchdogInterval {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            notifier.notify("WATCHDOG=1")
+                            try? await Task.sleep(for: interval / 2)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sends `STATUS=` to systemd and the attention note to the lock file when they change.
+///
+/// `@unchecked Sendable`: all fields are guarded by `lock`.
+final class StatusLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = ""
+    private var _note: String?
+    var notifier: SystemdNotifier?
+    var ledger: Ledger?
+
+    var note: String? {
+        get { lock.withLock { _note } }
+        set {
+            lock.withLock { _note = newValue }
+            ledger?.setOwnerNote(newValue)
+        }
+    }
+
+    func changed(scheduler: UploadScheduler) {
+        Task {
+            let depth = await scheduler.depth()
+            let paused = await scheduler.pauseReason
+            var text = "STATUS=\(depth.waiting) due, \(depth.inFlight) uploading"
+            if let paused { text += "; paused: \(paused)" }
+            if let note = self.note { text += "; \(note)" }
+            let send = self.lock.withLock { () -> Bool in
+                defer { last = text }
+                return last != text
+            }
+            if send { self.notifier?.notify(text) }
+        }
+    }
+}

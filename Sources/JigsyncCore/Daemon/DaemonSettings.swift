@@ -1,0 +1,28 @@
+/// What the daemon runs with.
+public struct DaemonSettings: Sendable {
+    /// What a file deleted from a folder does to its remote copy.
+    public enum DeletePolicy: String, Sendable, CaseIterable {
+        /// Keep the remote copy; the row becomes `deleted`.
+        case keep
+        /// Delete the remote copy through the API (guarded against mass deletes).
+        case delete
+    }
+
+    public var folders: [FolderSpec]
+    public var engine = SyncEngine.Settings()
+    public var onDelete: DeletePolicy = .keep
+    public var deleteLimit = DeleteGuard.defaultLimit
+    public var deleteWindow = DeleteGuard.defaultWindow
+    public var settle = Coalescer.defaultSettle
+    public var quiet = Coalescer.defaultQuiet
+    /// The periodic backstop rescan (jittered ±10 %): catches what events cannot show (a remote
+    /// file system's writes, a missed event); cheap through the stat fast path.
+    public var backstopInterval: Duration = .seconds(3600)
+    /// How long in-flight uploads may take to finish on SIGTERM before they are cut off.
+    public var grace: Duration = .seconds(10)
+
+    public init(folders: [FolderSpec]) {
+        self.folders = folders
+        engine.pauseWhenRejected = true
+    }
+}

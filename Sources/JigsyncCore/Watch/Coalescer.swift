@@ -1,0 +1,55 @@
+/// Turns a stream of events per path into one "look at this path" when the path has settled.
+///
+/// A path is due a short `settle` after its last event that says a write is complete (close after
+/// write, moved in, attributes), like watchman's 20 ms: a write-then-rename or a burst of writes
+/// costs one look. A path that was only created or modified, with no close yet (a writer that
+/// keeps it open, or an `O_TMPFILE` linked in), is due once it has been `quiet` that long.
+/// Pure bookkeeping with the time passed in, so tests drive it with their own clock.
+public struct Coalescer: Sendable {
+    /// What an event says about a path.
+    enum Hint {
+        /// A write completed, or the name appeared whole (close after write, moved in, chmod, delete).
+        case settled
+        /// Written to (or created) without a close yet.
+        case writing
+    }
+
+    /// Default settle: long enough to merge an editor's write-then-rename, short enough to feel instant.
+    public static let defaultSettle: Duration = .milliseconds(20)
+    /// Default quiet period for files written without a close.
+    public static let defaultQuiet: Duration = .seconds(2)
+
+    let settle: Duration
+    let quiet: Duration
+    private var deadlines: [WatchedPath: ContinuousClock.Instant] = [:]
+
+    init(settle: Duration = Coalescer.defaultSettle, quiet: Duration = Coalescer.defaultQuiet) {
+        self.settle = settle
+        self.quiet = quiet
+    }
+
+    var isEmpty: Bool { deadlines.isEmpty }
+    var count: Int { deadlines.count }
+
+    mutating func note(_ path: WatchedPath, _ hint: Hint, at now: ContinuousClock.Instant) {
+        deadlines[path] = now + (hint == .settled ? settle : quiet)
+    }
+
+    /// The earliest moment a path becomes due, if any is pending.
+    func nextDeadline() -> ContinuousClock.Instant? { deadlines.values.min() }
+
+    /// Removes and returns the paths due at `now`.
+    mutating func takeDue(at now: ContinuousClock.Instant) -> [WatchedPath] {
+        let due = deadlines.filter { $0.value <= now }.map(\.key)
+        for path in due { deadlines.removeValue(forKey: path) }
+        return due
+    }
+}
+
+/// A path beneath one of the watched folders.
+public struct WatchedPath: Hashable, Sendable {
+    /// Index of the folder in the daemon's list.
+    public var folder: Int
+    /// Relative path, `/`-separated.
+    public var path: String
+}

@@ -1,0 +1,17 @@
+/// What the watcher tells the engine; hints, never facts: the engine re-checks with `lstat`.
+public enum WatchSignal: Sendable, Equatable {
+    /// Look at this path (new, changed or gone).
+    case path(WatchedPath)
+    /// A directory appeared (created or moved in): its watches are set; walk it.
+    case directoryAppeared(WatchedPath)
+    /// A directory and everything beneath it left (deleted or moved out).
+    case directoryGone(WatchedPath)
+    /// Events may have been lost (queue overflow, an unknown watch): reconcile every folder.
+    case rescanAll(reason: String)
+    /// The folder's root was deleted or moved away.
+    case rootGone(folder: Int)
+    /// The folder's root is back (created again where it was).
+    case rootBack(folder: Int)
+    /// Part of a folder cannot be watched (watch limit): it relies on periodic rescans.
+    case unwatched(folder: Int, reason: String)
+}

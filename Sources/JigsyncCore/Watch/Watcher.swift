@@ -1,0 +1,247 @@
+import Foundation
+import Glibc
+import Logging
+
+/// Watches folders recursively with inotify and tells the engine which paths to look at.
+///
+/// Its own thread blocks in `poll()` on the inotify descriptor and an eventfd (for stop), with a
+/// timeout only while the coalescer holds paths that are not due yet; idle, it sleeps until the
+/// kernel has something. It only translates: what to do is the engine's business.
+///
+/// `@unchecked Sendable`: the watch tables and the coalescer are touched only on the watcher's
+/// thread, after `start()` (which runs before that thread exists).
+public final class Watcher: @unchecked Sendable {
+    public struct Root: Sendable {
+        public var path: String
+        public var device: UInt64
+        public init(path: String, device: UInt64) {
+            self.path = path
+            self.device = device
+        }
+    }
+
+    private let inotify: Inotify
+    private var roots: [Root]
+    private var coalescer: Coalescer
+    private let deliver: @Sendable ([WatchSignal]) -> Void
+    private let logger: Logger
+    private var thread: Thread?
+    private let stopping = ManagedAtomicFlag()
+
+    /// Watch descriptor → the directory it watches.
+    private var directories: [Int32: WatchedPath] = [:]
+    private var watchOfDirectory: [WatchedPath: Int32] = [:]
+    /// Watches on the parent of a root that went away, waiting for it to come back: wd → folder.
+    private var parentWatches: [Int32: Int] = [:]
+    /// Directory `MOVED_FROM`s waiting for their `MOVED_TO` within the same read.
+    private var pendingMoves: [UInt32: WatchedPath] = [:]
+
+    /// - Parameter deliver: called on the watcher's thread with signals in order; it must not block.
+    public init(roots: [Root], settle: Duration = Coalescer.defaultSettle, quiet: Duration = Coalescer.defaultQuiet,
+                logger: Logger, deliver: @escaping @Sendable ([WatchSignal]) -> Void) throws(WatchError) {
+        inotify = try Inotify()
+        self.roots = roots
+        coalescer = Coalescer(settle: settle, quiet: quiet)
+        self.deliver = deliver
+        self.logger = logger
+    }
+
+    /// Sets a watch on every directory of every folder, then starts the thread. Returns the
+    /// signals for parts that could not be watched.
+    @discardableResult
+    public func start() -> [WatchSignal] {
+        var problems: [WatchSignal] = []
+        for index in roots.indices {
+            problems += watchTree(WatchedPath(folder: index, path: ""))
+        }
+        let thread = Thread { [self] in run() }
+        thread.name = "jigsync-watch"
+        self.thread = thread
+        thread.start()
+        return problems
+    }
+
+    /// Stops the thread and waits for it.
+    public func stop() {
+        stopping.set()
+        inotify.wake()
+        while let thread, !thread.isFinished { usleep(1000) }
+    }
+
+    /// How many directories are watched.
+    public var watchCount: Int { directories.count }
+
+    // MARK: thread
+
+    private func run() {
+        while !stopping.isSet {
+            var timeout: Int32 = -1
+            if let deadline = coalescer.nextDeadline() {
+                let wait = deadline - .now
+                let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+                timeout = Int32(clamping: max(0, milliseconds + 1))
+            }
+            let (events, _) = inotify.waitAndRead(timeoutMilliseconds: timeout)
+            if stopping.isSet { return }
+            var signals: [WatchSignal] = []
+            for event in events { handle(event, into: &signals) }
+            signals += expirePendingMoves()
+            signals += coalescer.takeDue(at: .now).map { .path($0) }
+            if !signals.isEmpty { deliver(signals) }
+        }
+    }
+
+    private func handle(_ event: InotifyEvent, into signals: inout [WatchSignal]) {
+        if event.kind.contains(.overflow) || event.watch < 0 {
+            signals.append(.rescanAll(reason: "the kernel's inotify queue overflowed; events were lost"))
+            return
+        }
+        if let folder = parentWatches[event.watch] {
+            rootParentEvent(event, folder: folder, into: &signals)
+            return
+        }
+        guard let directory = directories[event.watch] else {
+            // IN_IGNORED for a watch already dropped is expected; anything else means lost track.
+            if !event.kind.contains(.watchRemoved) {
+                signals.append(.rescanAll(reason: "an event arrived for an unknown watch"))
+            }
+            return
+        }
+        if event.kind.contains(.watchRemoved) {
+            forget(event.watch)
+            return
+        }
+        if event.name.isEmpty {
+            // About the watched directory itself.
+            if directory.path.isEmpty && (event.kind.contains(.watchedDeleted) || event.kind.contains(.watchedMoved) || event.kind.contains(.unmounted)) {
+                rootGone(directory.folder, into: &signals)
+            }
+            return
+        }
+        guard let name = String(validating: event.name, as: UTF8.self) else {
+            signals.append(.path(WatchedPath(folder: directory.folder, path: Self.join(directory.path, String(decoding: event.name, as: UTF8.self)))))
+            return
+        }
+        let path = WatchedPath(folder: directory.folder, path: Self.join(directory.path, name))
+        if event.kind.contains(.isDirectory) {
+            handleDirectory(event, path: path, into: &signals)
+            return
+        }
+        let now = ContinuousClock.now
+        if event.kind.contains(.closedAfterWrite) || event.kind.contains(.movedTo) || event.kind.contains(.attributes)
+            || event.kind.contains(.movedFrom) || event.kind.contains(.deleted) {
+            coalescer.note(path, .settled, at: now)
+        } else if event.kind.contains(.created) {
+            // A new hard link or a linked O_TMPFILE gets no close: a name with several links is complete.
+            let full = roots[path.folder].path + "/" + path.path
+            var s = stat()
+            let complete = lstat(full, &s) == 0 && (s.st_nlink > 1 || s.st_mode & S_IFMT != S_IFREG)
+            coalescer.note(path, complete ? .settled : .writing, at: now)
+        } else if event.kind.contains(.modified) {
+            coalescer.note(path, .writing, at: now)
+        }
+    }
+
+    private func handleDirectory(_ event: InotifyEvent, path: WatchedPath, into signals: inout [WatchSignal]) {
+        if event.kind.contains(.movedFrom) {
+            pendingMoves[event.cookie] = path
+            return
+        }
+        if event.kind.contains(.created) || event.kind.contains(.movedTo) {
+            if event.kind.contains(.movedTo), let old = pendingMoves.removeValue(forKey: event.cookie) {
+                unmap(subtree: old)   // the kernel's watches follow the inodes: re-mapped below
+                signals.append(.directoryGone(old))
+            }
+            // Watch first, then let the engine walk it: nothing written meanwhile is missed.
+            signals += watchTree(path)
+            signals.append(.directoryAppeared(path))
+            return
+        }
+        if event.kind.contains(.deleted) {
+            signals.append(.directoryGone(path))
+        }
+    }
+
+    /// A directory moved away whose `MOVED_TO` did not follow in the same read left the folder:
+    /// drop every watch beneath it, so nothing outside a folder is watched or read.
+    private func expirePendingMoves() -> [WatchSignal] {
+        defer { pendingMoves.removeAll() }
+        return pendingMoves.values.map { old in
+            for (_, wd) in unmap(subtree: old) { inotify.removeWatch(wd) }
+            return .directoryGone(old)
+        }
+    }
+
+    private func rootGone(_ folder: Int, into signals: inout [WatchSignal]) {
+        for (_, wd) in unmap(subtree: WatchedPath(folder: folder, path: "")) { inotify.removeWatch(wd) }
+        signals.append(.rootGone(folder: folder))
+        let parent = (roots[folder].path as NSString).deletingLastPathComponent
+        if let wd = try? inotify.addWatch(parent) { parentWatches[wd] = folder }
+    }
+
+    private func rootParentEvent(_ event: InotifyEvent, folder: Int, into signals: inout [WatchSignal]) {
+        let rootName = (roots[folder].path as NSString).lastPathComponent
+        guard event.kind.contains(.isDirectory), event.kind.contains(.created) || event.kind.contains(.movedTo),
+              String(decoding: event.name, as: UTF8.self) == rootName else { return }
+        var s = stat()
+        guard lstat(roots[folder].path, &s) == 0 else { return }
+        roots[folder].device = UInt64(s.st_dev)
+        for (wd, index) in parentWatches where index == folder {
+            inotify.removeWatch(wd)
+            parentWatches.removeValue(forKey: wd)
+        }
+        signals += watchTree(WatchedPath(folder: folder, path: ""))
+        signals.append(.rootBack(folder: folder))
+    }
+
+    // MARK: watch tables
+
+    /// Watches `top` and every directory beneath it.
+    private func watchTree(_ top: WatchedPath) -> [WatchSignal] {
+        let base = top.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + top.path
+        for relative in FolderWalker.directories(at: base, device: roots[top.folder].device) {
+            let path = WatchedPath(folder: top.folder, path: Self.join(top.path, relative))
+            do {
+                let wd = try inotify.addWatch(path.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + path.path)
+                if let old = directories[wd], old != path { watchOfDirectory.removeValue(forKey: old) }
+                directories[wd] = path
+                watchOfDirectory[path] = wd
+            } catch where error.vanished {
+                continue
+            } catch {
+                logger.error("\(error) (\(directories.count) directories watched so far); that part is covered by periodic rescans only")
+                return [.unwatched(folder: top.folder, reason: error.description)]
+            }
+        }
+        return []
+    }
+
+    /// Drops the table entries of `top` and everything beneath it; returns them.
+    @discardableResult
+    private func unmap(subtree top: WatchedPath) -> [(WatchedPath, Int32)] {
+        let prefix = top.path.isEmpty ? "" : top.path + "/"
+        let removed = watchOfDirectory.filter { $0.key.folder == top.folder && ($0.key.path == top.path || top.path.isEmpty || $0.key.path.hasPrefix(prefix)) }
+        for (path, wd) in removed {
+            watchOfDirectory.removeValue(forKey: path)
+            if directories[wd] == path { directories.removeValue(forKey: wd) }
+        }
+        return removed.map { ($0.key, $0.value) }
+    }
+
+    private func forget(_ wd: Int32) {
+        if let path = directories.removeValue(forKey: wd), watchOfDirectory[path] == wd { watchOfDirectory.removeValue(forKey: path) }
+    }
+
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.isEmpty ? name : directory + "/" + name
+    }
+}
+
+/// A flag set once from any thread and read from another.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()   // guards value
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+    func clear() { lock.withLock { value = false } }
+}

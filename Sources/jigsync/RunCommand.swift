@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import JigsyncCore
+import Logging
+import ServiceLifecycle
+
+/// `jigsync run`: the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Watch the folders and upload what lands in them, until SIGTERM or SIGINT.",
+        discussion: """
+            Watches every directory with inotify before the first reconcile, so nothing slips between them.
+            SIGTERM/SIGINT: no new uploads start; those in flight get --grace to finish; exit 0.
+            Under systemd (Type=notify) it sends READY=1, STATUS=, WATCHDOG=1 (when WatchdogSec= is set) and STOPPING=1.
+            """
+    )
+
+    @OptionGroup var sync: SyncOptions
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "What deleting a file from a folder does to its remote copy: keep or delete.")
+    var onDelete = DaemonSettings.DeletePolicy.keep.rawValue
+    @Option(help: "Refuse remote deletes past this many within a minute (a mass delete looks like a vanished disk).")
+    var deleteLimit = 100
+    @Option(help: "Settle time after a file's last write-complete event before it is looked at, in ms.")
+    var settleMs = 20
+    @Option(help: "A file written without being closed is taken after this long without writes (2s).")
+    var quiet = "2s"
+    @Option(help: "Interval of the periodic backstop rescan (1h; jittered).")
+    var backstop = "1h"
+    @Option(help: "On SIGTERM, how long in-flight uploads may take to finish (10s).")
+    var grace = "10s"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard DaemonSettings.DeletePolicy(rawValue: onDelete) != nil else { throw ValidationError("--on-delete must be keep or delete") }
+        guard deleteLimit >= 0 else { throw ValidationError("--delete-limit must not be negative") }
+        guard settleMs >= 0 else { throw ValidationError("--settle-ms must not be negative") }
+        for (name, value) in [("--quiet", quiet), ("--backstop", backstop), ("--grace", grace)] where DurationParser.parse(value) == nil {
+            throw ValidationError("\(name): not a duration: \(value)")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let specs = try sync.folderSpecs()
+        let ledger: Ledger
+        do {
+            ledger = try Ledger(path: sync.ledger.path)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(2)
+        }
+        if ledger.recoveredCount > 0 {
+            logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
+        }
+        var settings = DaemonSettings(folders: specs)
+        var engine = sync.engineSettings()
+        engine.pauseWhenRejected = true
+        settings.engine = engine
+        settings.onDelete = DaemonSettings.DeletePolicy(rawValue: onDelete) ?? .keep
+        settings.deleteLimit = deleteLimit
+        settings.settle = .milliseconds(settleMs)
+        settings.quiet = DurationParser.parse(quiet)!
+        settings.backstopInterval = DurationParser.parse(backstop)!
+        settings.grace = DurationParser.parse(grace)!
+        let client = FileStoreClient(configuration: store.storeConfiguration())
+        let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
+        var groupLogger = logger
+        groupLogger.logLevel = .warning   // the service group's own lifecycle chatter
+        let group = ServiceGroup(configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
