@@ -233,7 +233,8 @@ public final class Watcher: @unchecked Sendable {
     }
 
     static func join(_ directory: String, _ name: String) -> String {
-        directory.isEmpty ? name : directory + "/" + name
+        if name.isEmpty { return directory }
+        return directory.isEmpty ? name : directory + "/" + name
     }
 }
 
