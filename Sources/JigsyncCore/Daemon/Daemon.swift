@@ -23,7 +23,8 @@ public final class Daemon: Service, @unchecked Sendable {
     private let signals: AsyncStream<[WatchSignal]>
     private let signalInput: AsyncStream<[WatchSignal]>.Continuation
     private let lostSignals = ManagedAtomicFlag()
-    private var deleteGuard: DeleteGuard
+    private var deleteGuard: DeleteGuard   // guarded by guardLock: delete tasks run concurrently
+    private let guardLock = NSLock()
     private var lastRescan: ContinuousClock.Instant?
     private var rescanBackoff: Duration = .seconds(1)
     private var gone: Set<Int> = []
@@ -119,6 +120,7 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     private func handle(_ signal: WatchSignal) async {
+        logger.trace("watch signal: \(signal)")
         switch signal {
         case .path(let watched):
             await reconcile(path: watched)
@@ -213,8 +215,12 @@ public final class Daemon: Service, @unchecked Sendable {
     private func apply(_ plan: Reconciler.Plan, spec: FolderSpec) async {
         var changed = plan.changedRecords
         if settings.onDelete == .delete {
-            for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {
-                changed[index] = await deleteRemote(changed[index])
+            let doomed = changed.filter { $0.state == .deleted && $0.uploadedSHA256 != nil }
+            if !doomed.isEmpty {
+                for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {
+                    changed[index].lastError = "deleted from the folder; the remote delete is pending"
+                }
+                scheduleRemoteDeletes(doomed, spec: spec)
             }
         }
         ledger.save(changed)
@@ -224,10 +230,36 @@ public final class Daemon: Service, @unchecked Sendable {
         }
     }
 
+    /// A root being removed (`rm -rf`, an unmount) deletes its files first; their events arrive
+    /// before the root's own. So remote deletes wait `remoteDeleteDelay`, then go out only if the
+    /// folder's root is still attached: a vanished root is never a mass delete.
+    static let remoteDeleteDelay: Duration = .seconds(2)
+
+    private func scheduleRemoteDeletes(_ records: [FileRecord], spec: FolderSpec) {
+        let folders = self.folders
+        Task {
+            try? await Task.sleep(for: Self.remoteDeleteDelay)
+            guard let folder = folders[spec.path], folder.isStillAttached() else {
+                self.logger.notice("\(records.count) remote delete(s) in \(spec.path) not sent: the folder itself is gone")
+                self.ledger.save(records.map { var r = $0; r.lastError = "deleted from the folder; the remote copy is kept (the folder vanished)"; return r })
+                return
+            }
+            var done: [FileRecord] = []
+            for record in records {
+                // Still gone? (It may have come back within the delay.)
+                let current = try? await self.ledger.record(folder: record.folder, path: record.path)
+                guard current?.state == .deleted else { continue }
+                done.append(await self.deleteRemote(current!))
+            }
+            self.ledger.save(done)
+        }
+    }
+
     private func deleteRemote(_ record: FileRecord) async -> FileRecord {
         var record = record
-        guard deleteGuard.allow(at: .now) else {
-            let reason = deleteGuard.trippedReason ?? "mass delete refused"
+        let (allowed, tripped) = guardLock.withLock { (deleteGuard.allow(at: .now), deleteGuard.trippedReason) }
+        guard allowed else {
+            let reason = tripped ?? "mass delete refused"
             record.lastError = reason
             if statusLine.note != reason {
                 logger.error("\(reason)")

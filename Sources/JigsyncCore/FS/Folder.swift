@@ -32,6 +32,14 @@ public final class Folder: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Whether the root is still this folder: not deleted (a removed directory held open has no
+    /// links left) and still reached by its path (not moved away or replaced).
+    public func isStillAttached() -> Bool {
+        var open = stat(), named = stat()
+        guard fstat(fd, &open) == 0, open.st_nlink > 0, stat(path, &named) == 0 else { return false }
+        return open.st_ino == named.st_ino && open.st_dev == named.st_dev
+    }
+
     /// `lstat` of an entry beneath the folder; nil when it no longer exists.
     public func lstat(_ relativePath: String) throws(FSError) -> FileStat? {
         var s = stat()
@@ -97,10 +105,11 @@ public final class Folder: @unchecked Sendable {
         return try openBeneath(relativePath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     }
 
-    /// A new descriptor of the root, for a walk.
+    /// A new descriptor of the root, for a walk. Opened anew through ".", not `dup`ed: a
+    /// duplicate shares the directory offset, and a second walk would start where the first ended.
     func duplicateDescriptor() throws(FSError) -> Int32 {
-        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw FSError(path: path, errno: errno, operation: "dup") }
+        let copy = FSCall.retryingEINTR { openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        guard copy >= 0 else { throw FSError(path: path, errno: errno, operation: "open folder") }
         return copy
     }
 

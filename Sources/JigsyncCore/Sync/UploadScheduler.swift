@@ -23,6 +23,8 @@ actor UploadScheduler {
     private var readyLargeHead = 0
     /// Jobs backing off until their due time (few, compared with the ready ones).
     private var delayed: [Job] = []
+    /// "folder/path" of every job waiting (ready or delayed), so `contains` is a lookup, not a scan.
+    private var queued: Set<String> = []
     private var inFlight = 0
     private var largeInFlight = 0
     private let maxLarge: Int
@@ -45,6 +47,7 @@ actor UploadScheduler {
 
     func add(_ record: FileRecord, after delay: Duration = .zero) {
         let job = Job(record: record, due: clock.now + delay)
+        queued.insert(Self.key(record.folder, record.path))
         if delay > .zero { delayed.append(job) } else { enqueueReady(job) }
         wakeAll()
     }
@@ -79,9 +82,7 @@ actor UploadScheduler {
 
     /// Whether a job for this row is already queued or backing off (to avoid queuing it twice).
     func contains(folder: String, path: String) -> Bool {
-        func matches(_ job: Job) -> Bool { job.record.folder == folder && job.record.path == path }
-        return readySmall[readySmallHead...].contains(where: matches) || readyLarge[readyLargeHead...].contains(where: matches)
-            || delayed.contains(where: matches)
+        queued.contains(Self.key(folder, path))
     }
 
     /// The records still waiting (for the summary of a run that ran out of time).
@@ -113,7 +114,10 @@ actor UploadScheduler {
         return nil
     }
 
+    private static func key(_ folder: String, _ path: String) -> String { folder + "/" + path }
+
     private func started(_ job: Job) -> Job {
+        queued.remove(Self.key(job.record.folder, job.record.path))
         inFlight += 1
         if job.isLarge { largeInFlight += 1 }
         return job

@@ -13,6 +13,11 @@ final class Inotify: @unchecked Sendable {
                                   | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
         | UInt32(IN_DONT_FOLLOW) | UInt32(IN_EXCL_UNLINK) | UInt32(IN_ONLYDIR)
 
+    /// On the parent of a folder's root: only its entries appearing and leaving, to see the root
+    /// deleted, moved away or created again. (A deleted root held open gets no `IN_DELETE_SELF`
+    /// until its last descriptor closes, so the parent is the reliable witness.)
+    static let parentMask = UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO) | UInt32(IN_ONLYDIR) | UInt32(IN_DONT_FOLLOW)
+
     private let fd: Int32
     private let wakeFD: Int32
 
@@ -39,8 +44,8 @@ final class Inotify: @unchecked Sendable {
 
     /// Watches the directory at `path` (never through a symlink). Returns the watch descriptor,
     /// the same one when the directory (by inode) is already watched.
-    func addWatch(_ path: String) throws(WatchError) -> Int32 {
-        let wd = inotify_add_watch(fd, path, Self.watchMask)
+    func addWatch(_ path: String, mask: UInt32 = Inotify.watchMask) throws(WatchError) -> Int32 {
+        let wd = inotify_add_watch(fd, path, mask)
         guard wd >= 0 else {
             switch errno {
             case ENOSPC:

@@ -31,8 +31,12 @@ public final class Watcher: @unchecked Sendable {
     /// Watch descriptor → the directory it watches.
     private var directories: [Int32: WatchedPath] = [:]
     private var watchOfDirectory: [WatchedPath: Int32] = [:]
-    /// Watches on the parent of a root that went away, waiting for it to come back: wd → folder.
-    private var parentWatches: [Int32: Int] = [:]
+    /// Watches on the parents of the roots: wd → the folders whose root is an entry there.
+    private var parentWatches: [Int32: [Int]] = [:]
+    /// Watches this watcher removed: events already queued for them are expected, not a loss.
+    private var retired: Set<Int32> = []
+    /// Folders whose root is gone.
+    private var goneRoots: Set<Int> = []
     /// Directory `MOVED_FROM`s waiting for their `MOVED_TO` within the same read.
     private var pendingMoves: [UInt32: WatchedPath] = [:]
 
@@ -52,6 +56,7 @@ public final class Watcher: @unchecked Sendable {
     public func start() -> [WatchSignal] {
         var problems: [WatchSignal] = []
         for index in roots.indices {
+            watchParent(of: index)
             problems += watchTree(WatchedPath(folder: index, path: ""))
         }
         let thread = Thread { [self] in run() }
@@ -96,13 +101,14 @@ public final class Watcher: @unchecked Sendable {
             signals.append(.rescanAll(reason: "the kernel's inotify queue overflowed; events were lost"))
             return
         }
-        if let folder = parentWatches[event.watch] {
-            rootParentEvent(event, folder: folder, into: &signals)
+        if let folders = parentWatches[event.watch] {
+            for folder in folders { rootParentEvent(event, folder: folder, into: &signals) }
             return
         }
         guard let directory = directories[event.watch] else {
-            // IN_IGNORED for a watch already dropped is expected; anything else means lost track.
-            if !event.kind.contains(.watchRemoved) {
+            // IN_IGNORED or a late event for a watch already dropped is expected; anything else means lost track.
+            if event.kind.contains(.watchRemoved) { retired.remove(event.watch) }
+            if !event.kind.contains(.watchRemoved) && !retired.contains(event.watch) {
                 signals.append(.rescanAll(reason: "an event arrived for an unknown watch"))
             }
             return
@@ -167,29 +173,38 @@ public final class Watcher: @unchecked Sendable {
     private func expirePendingMoves() -> [WatchSignal] {
         defer { pendingMoves.removeAll() }
         return pendingMoves.values.map { old in
-            for (_, wd) in unmap(subtree: old) { inotify.removeWatch(wd) }
+            for (_, wd) in unmap(subtree: old) { retire(wd) }
             return .directoryGone(old)
         }
     }
 
     private func rootGone(_ folder: Int, into signals: inout [WatchSignal]) {
-        for (_, wd) in unmap(subtree: WatchedPath(folder: folder, path: "")) { inotify.removeWatch(wd) }
+        guard goneRoots.insert(folder).inserted else { return }
+        for (_, wd) in unmap(subtree: WatchedPath(folder: folder, path: "")) { retire(wd) }
         signals.append(.rootGone(folder: folder))
+    }
+
+    private func watchParent(of folder: Int) {
         let parent = (roots[folder].path as NSString).deletingLastPathComponent
-        if let wd = try? inotify.addWatch(parent) { parentWatches[wd] = folder }
+        guard let wd = try? inotify.addWatch(parent.isEmpty ? "/" : parent, mask: Inotify.parentMask) else {
+            logger.warning("cannot watch \(parent): a removal of \(roots[folder].path) is noticed only by the backstop rescan")
+            return
+        }
+        parentWatches[wd, default: []].append(folder)
     }
 
     private func rootParentEvent(_ event: InotifyEvent, folder: Int, into signals: inout [WatchSignal]) {
         let rootName = (roots[folder].path as NSString).lastPathComponent
-        guard event.kind.contains(.isDirectory), event.kind.contains(.created) || event.kind.contains(.movedTo),
-              String(decoding: event.name, as: UTF8.self) == rootName else { return }
+        guard event.kind.contains(.isDirectory), String(decoding: event.name, as: UTF8.self) == rootName else { return }
+        if event.kind.contains(.deleted) || event.kind.contains(.movedFrom) {
+            rootGone(folder, into: &signals)
+            return
+        }
+        guard event.kind.contains(.created) || event.kind.contains(.movedTo), goneRoots.contains(folder) else { return }
         var s = stat()
         guard lstat(roots[folder].path, &s) == 0 else { return }
+        goneRoots.remove(folder)
         roots[folder].device = UInt64(s.st_dev)
-        for (wd, index) in parentWatches where index == folder {
-            inotify.removeWatch(wd)
-            parentWatches.removeValue(forKey: wd)
-        }
         signals += watchTree(WatchedPath(folder: folder, path: ""))
         signals.append(.rootBack(folder: folder))
     }
@@ -226,6 +241,11 @@ public final class Watcher: @unchecked Sendable {
             if directories[wd] == path { directories.removeValue(forKey: wd) }
         }
         return removed.map { ($0.key, $0.value) }
+    }
+
+    private func retire(_ wd: Int32) {
+        retired.insert(wd)
+        inotify.removeWatch(wd)
     }
 
     private func forget(_ wd: Int32) {

@@ -11,7 +11,9 @@ final class DaemonHarness {
     let log: URL
 
     init(emulatorArguments: [String] = []) throws {
-        emulator = try EmulatorProcess(arguments: emulatorArguments)
+        // The emulator reports its limit in headers and jigsync adopts it: a high one keeps the
+        // client-side limit out of the way of behaviour tests.
+        emulator = try EmulatorProcess(arguments: ["--rate-limit", "100000"] + emulatorArguments)
         log = root.appending(path: "daemon.log")
         try FileManager.default.createDirectory(at: tree, withIntermediateDirectories: true)
     }

@@ -75,3 +75,22 @@ struct ContentTypeTests {
         #expect(types.type(for: "noextension") == ContentTypes.fallback)
     }
 }
+
+@Suite("Folder walks")
+struct FolderWalkTests {
+    @Test("a folder walked twice through the same handle yields the same entries (no shared directory offset)")
+    func walkTwice() throws {
+        let root = TemporaryDirectory.make(prefix: "walk")
+        for name in ["a", "b/c", "b/d/e"] {
+            let url = root.appending(path: name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(name.utf8).write(to: url)
+        }
+        let folder = try Folder(path: root.path)
+        let first = try FolderWalker.walk(folder).map(\.relativePath).sorted()
+        let second = try FolderWalker.walk(folder).map(\.relativePath).sorted()
+        #expect(first == ["a", "b/c", "b/d/e"])
+        #expect(second == first)
+        #expect(try FolderWalker.walk(folder, under: "b").map(\.relativePath).sorted() == ["b/c", "b/d/e"])
+    }
+}
