@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,3 +25,9 @@ int jigsync_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, 
 int jigsync_o_path(void) { return O_PATH; }
 
 int jigsync_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+long long jigsync_fs_type(int fd) {
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    return (long long)(unsigned long)info.f_type;
+}

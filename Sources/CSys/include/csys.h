@@ -17,6 +17,9 @@ int jigsync_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, 
 /* eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC): a descriptor another thread writes to wake a poll(). */
 int jigsync_eventfd(void);
 
+/* statfs(2)'s f_type of the file system holding fd, or -1 with errno set. */
+long long jigsync_fs_type(int fd);
+
 /* O_PATH, which Glibc's Swift overlay does not export. */
 int jigsync_o_path(void);
 #endif

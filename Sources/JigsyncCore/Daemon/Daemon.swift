@@ -29,6 +29,8 @@ public final class Daemon: Service, @unchecked Sendable {
     private var rescanBackoff: Duration = .seconds(1)
     private var gone: Set<Int> = []
     private let statusLine = StatusLine()
+    /// Set when some folder cannot rely on events alone; the timer task then rescans often.
+    private var needsFallbackRescans = false
 
     /// Batches of signals the queue between the watcher and the engine holds before it counts as
     /// an overflow (then the engine rescans instead of losing anything).
@@ -65,6 +67,12 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         for problem in watcher.start() { await handle(problem) }
         logger.info("watching \(specs.count) folder(s), \(watcher.watchCount) directories")
+        for spec in specs {
+            if let kind = folders[spec.path]?.remoteFileSystem() {
+                needsFallbackRescans = true
+                logger.warning("\(spec.path) is on \(kind): inotify sees only changes made on this machine; it is also rescanned every \(settings.fallbackRescanInterval)")
+            }
+        }
 
         let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
         let timers = startTimers()
@@ -145,7 +153,8 @@ public final class Daemon: Service, @unchecked Sendable {
             logger.notice("folder \(spec.path) is back")
             await reconcile(folder: index, under: "")
         case .unwatched(let index, let reason):
-            statusLine.note = "part of \(settings.folders[index].path) is not watched (\(reason)); it is rescanned periodically"
+            needsFallbackRescans = true
+            statusLine.note = "part of \(settings.folders[index].path) is not watched (\(reason)); it is rescanned every \(settings.fallbackRescanInterval)"
         }
     }
 
@@ -288,7 +297,7 @@ public final class Daemon: Service, @unchecked Sendable {
     /// The backstop rescan and the systemd watchdog ping, the only timers a daemon keeps.
     private func startTimers() -> Task<Void, Never> {
         let input = signalInput
-        let backstop = settings.backstopInterval
+        let backstop = needsFallbackRescans ? min(settings.backstopInterval, settings.fallbackRescanInterval) : settings.backstopInterval
         let notifier = self.notifier
         return Task {
             await withTaskGroup(of: Void.self) { group in
@@ -313,13 +322,16 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 }
 
-/// Sends `STATUS=` to systemd and the attention note to the lock file when they change.
+/// Sends `STATUS=` to systemd, and what needs attention (a pause and why, a vanished folder, a
+/// refused mass delete) to the lock file for `jigsync status`, each when it changes.
 ///
 /// `@unchecked Sendable`: all fields are guarded by `lock`.
 final class StatusLine: @unchecked Sendable {
     private let lock = NSLock()
-    private var last = ""
+    private var lastStatus = ""
+    private var lastAttention: String??
     private var _note: String?
+    private var scheduler: UploadScheduler?
     var notifier: SystemdNotifier?
     var ledger: Ledger?
 
@@ -327,22 +339,26 @@ final class StatusLine: @unchecked Sendable {
         get { lock.withLock { _note } }
         set {
             lock.withLock { _note = newValue }
-            ledger?.setOwnerNote(newValue)
+            if let scheduler = lock.withLock({ self.scheduler }) { changed(scheduler: scheduler) }
         }
     }
 
     func changed(scheduler: UploadScheduler) {
+        lock.withLock { self.scheduler = scheduler }
         Task {
             let depth = await scheduler.depth()
             let paused = await scheduler.pauseReason
-            var text = "STATUS=\(depth.waiting) due, \(depth.inFlight) uploading"
-            if let paused { text += "; paused: \(paused)" }
-            if let note = self.note { text += "; \(note)" }
-            let send = self.lock.withLock { () -> Bool in
-                defer { last = text }
-                return last != text
+            let note = self.note
+            let attentionParts = [paused.map { "uploads paused: \($0)" }, note].compactMap { $0 }
+            let attention = attentionParts.isEmpty ? nil : attentionParts.joined(separator: "; ")
+            var status = "STATUS=\(depth.waiting) due, \(depth.inFlight) uploading"
+            if let attention { status += "; \(attention)" }
+            let (sendStatus, writeAttention) = self.lock.withLock { () -> (Bool, Bool) in
+                defer { lastStatus = status; lastAttention = .some(attention) }
+                return (lastStatus != status, lastAttention != .some(attention))
             }
-            if send { self.notifier?.notify(text) }
+            if sendStatus { self.notifier?.notify(status) }
+            if writeAttention { self.ledger?.setOwnerNote(attention) }
         }
     }
 }

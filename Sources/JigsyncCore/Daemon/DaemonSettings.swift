@@ -18,6 +18,9 @@ public struct DaemonSettings: Sendable {
     /// The periodic backstop rescan (jittered ±10 %): catches what events cannot show (a remote
     /// file system's writes, a missed event); cheap through the stat fast path.
     public var backstopInterval: Duration = .seconds(3600)
+    /// Rescan interval for folders inotify cannot fully see (a watch limit hit, a network or FUSE
+    /// file system whose remote writes raise no events).
+    public var fallbackRescanInterval: Duration = .seconds(60)
     /// How long in-flight uploads may take to finish on SIGTERM before they are cut off.
     public var grace: Duration = .seconds(10)
 

@@ -40,6 +40,21 @@ public final class Folder: @unchecked Sendable {
         return open.st_ino == named.st_ino && open.st_dev == named.st_dev
     }
 
+    /// The name of the network or user-space file system the folder is on, when inotify cannot see
+    /// its changes made elsewhere (NFS, SMB/CIFS, FUSE, 9p, Ceph): `statfs(2)`'s magic number.
+    public func remoteFileSystem() -> String? {
+        let type = jigsync_fs_type(fd)
+        guard type >= 0 else { return nil }
+        switch UInt64(type) & 0xFFFF_FFFF {
+        case 0x6969: return "NFS"
+        case 0x517B, 0xFF53_4D42, 0xFE53_4D42: return "SMB/CIFS"
+        case 0x6573_5546: return "FUSE"
+        case 0x0102_1997: return "9p"
+        case 0x00C3_6400: return "Ceph"
+        default: return nil
+        }
+    }
+
     /// `lstat` of an entry beneath the folder; nil when it no longer exists.
     public func lstat(_ relativePath: String) throws(FSError) -> FileStat? {
         var s = stat()

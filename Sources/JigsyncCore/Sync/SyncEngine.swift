@@ -159,7 +159,8 @@ actor Tally {
     }
 
     func failed(_ path: String, _ reason: String) {
-        state.failed.append((path, reason))
+        // A daemon runs for months: keep the first failures for a summary, count the rest.
+        if state.failed.count < 10_000 { state.failed.append((path, reason)) }
         progress.filesDone += 1
         report?(progress)
     }
@@ -167,6 +168,7 @@ actor Tally {
     /// Records the rejection; true the first time, so it is logged once.
     func rejected(_ reason: String) -> Bool {
         defer { state.rejected = reason }
+        report?(progress)
         return state.rejected == nil
     }
 

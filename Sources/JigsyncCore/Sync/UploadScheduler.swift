@@ -38,6 +38,7 @@ actor UploadScheduler {
     private(set) var pauseReason: String?
     private var probeAt: ContinuousClock.Instant?
     private var probeInFlight = false
+    private var pauseCount = 0
 
     init(workers: Int, deadline: ContinuousClock.Instant?, continuous: Bool = false) {
         maxLarge = max(1, workers / 2)
@@ -58,18 +59,24 @@ actor UploadScheduler {
         wakeAll()
     }
 
-    /// Holds uploads back: the service rejected the key or endpoint. One probe goes out after `probeAfter`.
-    func pause(_ reason: String, probeAfter: Duration) {
+    /// Holds uploads back: the service rejected the key or endpoint. One probe goes out after a
+    /// backoff that grows with each rejected probe. Returns the wait, and whether this started the pause.
+    func pause(_ reason: String, policy: RetryPolicy) -> (probeAfter: Duration, started: Bool) {
+        let started = pauseReason == nil
+        pauseCount += 1
+        let probeAfter = max(policy.delay(attempt: pauseCount, serverWait: nil), .seconds(1))
         pauseReason = reason
         probeAt = clock.now + probeAfter
         probeInFlight = false
         wakeAll()
+        return (probeAfter, started)
     }
 
     /// An upload went through: the pause (if any) is over.
     func resume() {
         guard pauseReason != nil else { return }
         pauseReason = nil
+        pauseCount = 0
         probeAt = nil
         probeInFlight = false
         wakeAll()

@@ -122,13 +122,16 @@ struct Uploader: Sendable {
             record.lastError = error.description
             engine.ledger.save(record)
             await scheduler.add(record)
-            let first = await tally.rejected(error.description)
             if engine.settings.pauseWhenRejected {
-                record.attempts += 1
-                let probeAfter = engine.settings.retry.delay(attempt: record.attempts, serverWait: nil)
-                await scheduler.pause(error.description, probeAfter: max(probeAfter, .seconds(1)))
-                engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
+                let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
+                _ = await tally.rejected(error.description)   // after the pause, so the status it triggers shows it
+                if started {
+                    engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
+                } else {
+                    engine.logger.info("still rejected; next probe in \(probeAfter)")
+                }
             } else {
+                let first = await tally.rejected(error.description)
                 await scheduler.stop()
                 if first { engine.logger.error("\(error)") }
             }

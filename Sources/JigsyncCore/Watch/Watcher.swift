@@ -224,8 +224,16 @@ public final class Watcher: @unchecked Sendable {
             } catch where error.vanished {
                 continue
             } catch {
-                logger.error("\(error) (\(directories.count) directories watched so far); that part is covered by periodic rescans only")
-                return [.unwatched(folder: top.folder, reason: error.description)]
+                var reason = error.description
+                if error.isLimit {
+                    let needed = roots.map { FolderWalker.directories(at: $0.path, device: $0.device).count }.reduce(0, +)
+                    let current = (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                    reason = "the inotify watch limit is reached: raise fs.inotify.max_user_watches from \(current) to at least \(needed + 1024) "
+                        + "(these folders hold \(needed) directories; other programs' watches count too)"
+                }
+                logger.error("\(top.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + top.path): \(reason); that part is covered by periodic rescans only")
+                return [.unwatched(folder: top.folder, reason: reason)]
             }
         }
         return []

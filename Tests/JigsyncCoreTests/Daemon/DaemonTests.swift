@@ -135,6 +135,23 @@ struct DaemonTests {
         #expect(try await h.emulator.listing().count == summary["uploaded"])
     }
 
+    @Test("a rejected API key pauses uploads: status says why, nothing is failed, the key is never shown")
+    func rejectedKeyPauses() async throws {
+        let h = try DaemonHarness()
+        let wrong = "sk-wrong-\(UUID().uuidString)"
+        try h.start(environment: ["JIGSAWSTACK_API_KEY": wrong])
+        for i in 0..<5 { try h.write("f\(i).txt", "\(i)") }
+        let status = { try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger], environment: h.emulator.clientEnvironment).stdout }
+        try await waitUntil { try status().contains("uploads paused") }
+        #expect(try status().contains("rejected the API key"))
+        let summary = try h.summary()
+        #expect(summary["failed"] == 0)
+        #expect(summary["pending"] == 5)
+        #expect(h.stop() == 0)
+        #expect(!h.logText.contains(wrong))
+        #expect(try await h.emulator.listing().isEmpty)
+    }
+
     @Test("sd_notify: READY=1, then STATUS=, then STOPPING=1")
     func notifySocket() async throws {
         let socketPath = TemporaryDirectory.make(prefix: "notify").appending(path: "notify.sock").path
