@@ -81,7 +81,10 @@ public final class Daemon: Service, @unchecked Sendable {
         statusLine.changed(scheduler: scheduler)
 
         await withGracefulShutdownHandler {
+            let started = ContinuousClock.now
             for index in specs.indices { await reconcile(folder: index, under: "") }
+            let depth = await scheduler.depth()
+            logger.info("initial reconcile done in \(ContinuousClock.now - started): \(depth.waiting + depth.inFlight) file(s) due")
             for await batch in signals {
                 if lostSignals.isSet {
                     lostSignals.clear()
