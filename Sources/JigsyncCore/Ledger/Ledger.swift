@@ -258,15 +258,6 @@ public final class Ledger: @unchecked Sendable {
     }
 
     private func onQueue<T: Sendable>(_ work: @escaping @Sendable () throws(LedgerError) -> T) async throws(LedgerError) -> T {
-        let result: Result<T, LedgerError> = await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(LedgerError) {
-                    continuation.resume(returning: .success(try work()))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
-        }
-        return try result.get()
+        try await queue.perform(work)
     }
 }

@@ -50,10 +50,7 @@ final class DaemonHarness {
 
     @discardableResult
     func write(_ relative: String, _ content: String) throws -> URL {
-        let url = tree.appending(path: relative)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(content.utf8).write(to: url)
-        return url
+        try TestFiles.write(relative, content, in: tree)
     }
 
     /// Waits until the emulator stores `key` with the SHA-256 of `content`.

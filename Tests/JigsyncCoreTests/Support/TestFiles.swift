@@ -47,3 +47,14 @@ enum TestFiles {
         digest.map { String(format: "%02x", $0) }.joined()
     }
 }
+
+extension TestFiles {
+    /// Writes `content` at `relative` beneath `root`, creating directories.
+    @discardableResult
+    static func write(_ relative: String, _ content: String, in root: URL) throws -> URL {
+        let url = root.appending(path: relative)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(content.utf8).write(to: url)
+        return url
+    }
+}

@@ -15,10 +15,7 @@ final class SyncHarness {
     /// Writes `content` at `relative` beneath the tree, creating directories.
     @discardableResult
     func write(_ relative: String, _ content: String) throws -> URL {
-        let url = tree.appending(path: relative)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(content.utf8).write(to: url)
-        return url
+        try TestFiles.write(relative, content, in: tree)
     }
 
     func sync(_ extra: [String] = [], prefix: String = "", environment: [String: String]? = nil) throws -> ProcessRun {
