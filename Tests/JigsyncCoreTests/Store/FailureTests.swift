@@ -98,9 +98,10 @@ struct FailureTests {
 
     @Test("a file truncated while it is sent ends as 'changed', not a network error")
     func truncatedWhileSending() async throws {
-        // The emulator holds its answer (and so stops reading) for a while; the client fills the
-        // socket buffers and waits, the test truncates the file, and the next read comes up short.
-        let emulator = try EmulatorProcess(arguments: ["--latency-ms", "1500"])
+        // The emulator holds its answer (and so stops reading) for 4 s; the client fills the socket
+        // buffers and waits, the test truncates the file, and the next read comes up short. The
+        // margin is wide so a loaded machine still changes the file before the body is complete.
+        let emulator = try EmulatorProcess(arguments: ["--latency-ms", "4000"])
         let client = FileStoreClient(configuration: emulator.storeConfiguration())
         let file = try TestFiles.make(size: 64 * 1024 * 1024, in: scratch)
         let source = try ReadableFile(path: file.path)
@@ -115,7 +116,7 @@ struct FailureTests {
 
     @Test("a file that grows while it is sent ends as 'changed'")
     func grownWhileSending() async throws {
-        let emulator = try EmulatorProcess(arguments: ["--latency-ms", "1500"])
+        let emulator = try EmulatorProcess(arguments: ["--latency-ms", "4000"])
         let client = FileStoreClient(configuration: emulator.storeConfiguration())
         let file = try TestFiles.make(size: 64 * 1024 * 1024, in: scratch)
         let source = try ReadableFile(path: file.path)
