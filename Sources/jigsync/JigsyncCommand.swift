@@ -12,7 +12,7 @@ struct JigsyncCommand: AsyncParsableCommand {
             base URL from --endpoint or $JIGSAWSTACK_API_URL (without /v1; default \(StoreConfiguration.defaultBaseURL)).
             """,
         version: JigsyncVersion.current,
-        subcommands: [RunCommand.self, SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self,
+        subcommands: [RunCommand.self, SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self, CheckCommand.self,
                       PutCommand.self, GetCommand.self, DeleteCommand.self]
     )
 }

@@ -31,8 +31,8 @@ struct RunCommand: AsyncParsableCommand {
     var backstop = "1h"
     @Option(help: "On SIGTERM, how long in-flight uploads may take to finish (10s).")
     var grace = "10s"
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
+    var logLevel: String?
 
     func validate() throws {
         guard DaemonSettings.DeletePolicy(rawValue: onDelete) != nil else { throw ValidationError("--on-delete must be keep or delete") }
@@ -41,16 +41,17 @@ struct RunCommand: AsyncParsableCommand {
         for (name, value) in [("--quiet", quiet), ("--backstop", backstop), ("--grace", grace)] where DurationParser.parse(value) == nil {
             throw ValidationError("\(name): not a duration: \(value)")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
 
     func run() async throws {
+        let file = try sync.configuration()
         var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = Logger.Level(rawValue: logLevel ?? file?.log?.level ?? "info") ?? .info
         let specs = try sync.folderSpecs()
         let ledger: Ledger
         do {
-            ledger = try Ledger(path: sync.ledger.path)
+            ledger = try Ledger(path: sync.ledgerPath)
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
@@ -59,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
         }
         var settings = DaemonSettings(folders: specs)
-        var engine = sync.engineSettings()
+        var engine = try sync.engineSettings()
         engine.pauseWhenRejected = true
         settings.engine = engine
         settings.onDelete = DaemonSettings.DeletePolicy(rawValue: onDelete) ?? .keep
@@ -68,7 +69,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.quiet = DurationParser.parse(quiet)!
         settings.backstopInterval = DurationParser.parse(backstop)!
         settings.grace = DurationParser.parse(grace)!
-        let client = FileStoreClient(configuration: store.storeConfiguration())
+        let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
         var groupLogger = logger
         groupLogger.logLevel = .warning   // the service group's own lifecycle chatter

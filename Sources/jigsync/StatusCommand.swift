@@ -19,14 +19,27 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "List the files in this state.") var state: FileState?
     @Flag(help: "List every file.") var all = false
     @Argument(help: "Files to show (paths on disk).") var paths: [String] = []
+    @Flag(help: "Health for a monitor: exit 0 healthy, 1 degraded (failed files, or a due file older than --max-age), 2 broken (no daemon, uploads paused, a folder missing); one line saying why.")
+    var check = false
+    @Option(help: "With --check: the oldest a due file may be before the state is degraded (default 1h).")
+    var maxAge = "1h"
+
+    func validate() throws {
+        guard DurationParser.parse(maxAge) != nil else { throw ValidationError("--max-age: not a duration: \(maxAge)") }
+    }
 
     func run() throws {
         let reader: LedgerReader
         do { reader = try LedgerReader(path: ledger.path) } catch {
+            if check {
+                print("broken: \(error)")
+                throw ExitCode(2)
+            }
             FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
             throw ExitCode(2)
         }
         let summary = try reader.summary()
+        if check { try health(summary) }
         var files: [FileRecord] = []
         if !paths.isEmpty {
             for path in paths {
@@ -47,6 +60,34 @@ struct StatusCommand: ParsableCommand {
         } else {
             printText(summary: summary, files: files, owner: owner)
         }
+    }
+
+    /// One line and an exit code a monitor can read.
+    private func health(_ summary: LedgerReader.Summary) throws -> Never {
+        guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
+            print("broken: no jigsync process owns \(ledger.path)")
+            throw ExitCode(2)
+        }
+        if let note = owner.note, note.contains("uploads paused") || note.contains("is gone") || note.contains("is not there") {
+            print("broken: \(note)")
+            throw ExitCode(2)
+        }
+        let failed = summary.counts[.failed] ?? 0
+        if failed > 0 {
+            print("degraded: \(failed) file(s) failed; `jigsync status --state failed` says why")
+            throw ExitCode(1)
+        }
+        if let oldest = summary.oldestDueExaminedAt {
+            let age = Double(Int64(Date().timeIntervalSince1970 * 1e9) - oldest) / 1e9
+            let limit = DurationParser.parse(maxAge)!
+            if age > Double(limit.components.seconds) {
+                print(String(format: "degraded: the oldest due file has waited %.0f s (more than %@)", age, maxAge))
+                throw ExitCode(1)
+            }
+        }
+        let due = (summary.counts[.pending] ?? 0) + (summary.counts[.uploading] ?? 0)
+        print("healthy: pid \(owner.pid), \(summary.counts[.uploaded] ?? 0) uploaded, \(due) due" + (owner.note.map { "; \($0)" } ?? ""))
+        throw ExitCode(0)
     }
 
     private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, note: String?)?) {

@@ -13,26 +13,32 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "A CA bundle (PEM) to verify the server with instead of the system's.")
     var caBundle: String?
 
-    @Option(help: "Seconds allowed to connect.") var connectTimeout = 10.0
-    @Option(help: "Seconds of no progress while sending before a transfer is aborted.") var stallTimeout = 30.0
-    @Option(help: "Seconds to wait for the answer once the whole body is sent.") var responseTimeout = 120.0
+    @Option(help: "Seconds allowed to connect (default 10).") var connectTimeout: Double?
+    @Option(help: "Seconds of no progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
+    @Option(help: "Seconds to wait for the answer once the whole body is sent (default 120).") var responseTimeout: Double?
 
     func validate() throws {
         for (name, value) in [("--connect-timeout", connectTimeout), ("--stall-timeout", stallTimeout), ("--response-timeout", responseTimeout)] {
-            guard value > 0, value.isFinite else { throw ValidationError("\(name) must be a positive number of seconds") }
+            if let value { guard value > 0, value.isFinite else { throw ValidationError("\(name) must be a positive number of seconds") } }
         }
     }
 
-    /// The client configuration: environment first, then these options.
-    func storeConfiguration() -> StoreConfiguration {
-        var configuration = StoreConfiguration.fromEnvironment()
+    /// The client configuration: these options, then the environment (and systemd's credentials
+    /// directory for the key), then the configuration file, then the defaults.
+    func storeConfiguration(file: JigsyncConfiguration? = nil) -> StoreConfiguration {
+        var configuration = StoreConfiguration.resolve(file: file?.api)
         if let endpoint { configuration.baseURL = StoreConfiguration(baseURL: endpoint, apiKey: nil).baseURL }
         if http11 { configuration.httpVersion = .http1_1 }
         if let caBundle { configuration.caBundle = caBundle }
-        configuration.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
-        configuration.sendStallTimeout = .milliseconds(Int64(stallTimeout * 1000))
-        configuration.receiveStallTimeout = .milliseconds(Int64(stallTimeout * 1000))
-        configuration.responseTimeout = .milliseconds(Int64(responseTimeout * 1000))
+        func duration(_ flag: Double?, _ text: String?, _ fallback: Duration) -> Duration {
+            if let flag { return .milliseconds(Int64(flag * 1000)) }
+            return text.flatMap(DurationParser.parse) ?? fallback
+        }
+        let upload = file?.upload
+        configuration.connectTimeout = duration(connectTimeout, upload?.connect_timeout, configuration.connectTimeout)
+        configuration.sendStallTimeout = duration(stallTimeout, upload?.stall_timeout, configuration.sendStallTimeout)
+        configuration.receiveStallTimeout = configuration.sendStallTimeout
+        configuration.responseTimeout = duration(responseTimeout, upload?.response_timeout, configuration.responseTimeout)
         return configuration
     }
 }

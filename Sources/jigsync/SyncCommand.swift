@@ -20,20 +20,21 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "How long to keep retrying passing failures (90s, 2m, 1h).")
     var retryFor = "2m"
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "warning"
+    @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
+    var logLevel: String?
 
     func validate() throws {
         guard DurationParser.parse(retryFor) != nil else { throw ValidationError("--retry-for: not a duration: \(retryFor)") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
 
     func run() async throws {
-        let logger = makeLogger(level: logLevel)
+        let file = try sync.configuration()
+        let logger = makeLogger(level: logLevel ?? file?.log?.level ?? "warning")
         let specs = try sync.folderSpecs()
         let ledger: Ledger
         do {
-            ledger = try Ledger(path: sync.ledger.path)
+            ledger = try Ledger(path: sync.ledgerPath)
         } catch {
             FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
             throw ExitCode(2)
@@ -41,8 +42,8 @@ struct SyncCommand: AsyncParsableCommand {
         if ledger.recoveredCount > 0 {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
         }
-        let client = FileStoreClient(configuration: store.storeConfiguration())
-        let engine = SyncEngine(client: client, ledger: ledger, settings: sync.engineSettings(), logger: logger)
+        let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
+        let engine = SyncEngine(client: client, ledger: ledger, settings: try sync.engineSettings(), logger: logger)
         let bar: ProgressBar? = isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         var progress: (@Sendable (SyncEngine.Progress) -> Void)?
         if let bar { progress = { bar.show($0) } }

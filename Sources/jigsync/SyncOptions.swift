@@ -4,25 +4,30 @@ import JigsyncCore
 
 /// `--ledger`: where the ledger is.
 struct LedgerOption: ParsableArguments {
-    @Option(help: "The ledger file (default: $STATE_DIRECTORY/ledger.db under systemd, else $XDG_STATE_HOME/jigsync/ledger.db).")
+    @Option(help: "The ledger file (default: the configuration's `ledger`, else $STATE_DIRECTORY/ledger.db under systemd, else $XDG_STATE_HOME/jigsync/ledger.db).")
     var ledger: String?
 
     var path: String { ledger.map(absolute) ?? Ledger.defaultPath() }
 }
 
-/// What `sync` (and later `run`) shares: folders, ledger, workers and limits.
+/// What `sync` and `run` share: the configuration file, folders, ledger, workers and limits.
+/// A flag overrides the file; with no file the flags alone are enough.
 struct SyncOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The YAML configuration (default: \(ConfigurationLoader.defaultPath) when no --folder is given and it exists).",
+                               valueName: "FILE"))
+    var config: String?
+
     @Option(name: .customLong("folder"), help: ArgumentHelp(
-        "A folder to sync, with an optional key prefix after a colon (photos:backup/photos). Repeatable.",
+        "A folder to sync, with an optional key prefix after a colon (photos:backup/photos). Repeatable; replaces the configuration's folders.",
         valueName: "DIR[:PREFIX]"))
     var folders: [String] = []
 
     @OptionGroup var ledger: LedgerOption
 
-    @Option(help: "Concurrent uploads.") var workers = 4
+    @Option(help: "Concurrent uploads (default 4).") var workers: Int?
 
-    @Option(help: "Largest file uploaded, in bytes; larger files are failed with the reason (API limit: 100 MB).")
-    var maxSize: Int64 = 100 * 1024 * 1024
+    @Option(help: "Largest file uploaded, in bytes; larger files are failed with the reason (default and API limit: 100 MiB).")
+    var maxSize: Int64?
 
     @Option(help: ArgumentHelp("Leave out files matching this glob (on the name, or the relative path if it has a /). Repeatable; adds to the default editor and download temp patterns.", valueName: "GLOB"))
     var exclude: [String] = []
@@ -34,44 +39,68 @@ struct SyncOptions: ParsableArguments {
                                valueName: "GLOB=TYPE"))
     var contentTypeFor: [String] = []
 
-    @Option(help: "When a key is already stored: overwrite it or skip the file.")
-    var onConflict: String = SyncEngine.ConflictPolicy.overwrite.rawValue
+    @Option(help: "When a key is already stored: overwrite (default) or skip the file.")
+    var onConflict: String?
 
-    @Option(help: "Client-side limit of requests per second (the API allows 50 per project).")
-    var rateLimit = 50.0
+    @Option(help: "Client-side limit of requests per second (default 50, the API's limit per project; instances share it).")
+    var rateLimit: Double?
 
     func validate() throws {
-        guard !folders.isEmpty else { throw ValidationError("name at least one --folder DIR[:PREFIX]") }
-        guard workers >= 1 && workers <= 64 else { throw ValidationError("--workers must be between 1 and 64") }
-        guard maxSize > 0 else { throw ValidationError("--max-size must be positive") }
-        guard SyncEngine.ConflictPolicy(rawValue: onConflict) != nil else {
+        if let workers, !(1...64).contains(workers) { throw ValidationError("--workers must be between 1 and 64") }
+        if let maxSize, maxSize <= 0 { throw ValidationError("--max-size must be positive") }
+        if let onConflict, SyncEngine.ConflictPolicy(rawValue: onConflict) == nil {
             throw ValidationError("--on-conflict must be overwrite or skip")
         }
-        guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
+        if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be positive") }
         for rule in contentTypeFor where !rule.contains("=") || rule.hasPrefix("=") || rule.hasSuffix("=") {
             throw ValidationError("--content-type-for \(rule): expected GLOB=TYPE, such as '*.md=text/markdown'")
+        }
+        let resolved = try configuration()
+        guard !folders.isEmpty || !(resolved?.folders ?? []).isEmpty else {
+            throw ValidationError("name at least one --folder DIR[:PREFIX], or folders in a --config file")
         }
         _ = try folderSpecs()
     }
 
-    /// The folders, resolved to absolute real paths; a missing folder is a usage error.
+    /// The configuration file, if one applies: `--config`, else the default path when no
+    /// `--folder` is given and it exists.
+    func configuration() throws -> JigsyncConfiguration? {
+        let path = config ?? (folders.isEmpty && FileManager.default.fileExists(atPath: ConfigurationLoader.defaultPath) ? ConfigurationLoader.defaultPath : nil)
+        guard let path else { return nil }
+        do {
+            return try ConfigurationLoader.load(path)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The ledger: `--ledger`, else the configuration's, else the default.
+    var ledgerPath: String {
+        if ledger.ledger != nil { return ledger.path }
+        if let configured = (try? configuration())?.ledger { return absolute(configured) }
+        return ledger.path
+    }
+
+    /// The folders, resolved to absolute real paths: from `--folder` if given, else the configuration.
     func folderSpecs() throws -> [FolderSpec] {
+        if folders.isEmpty, let entries = try configuration()?.folders {
+            return try entries.map { entry in
+                let filter = PathFilter(includes: (entry.include ?? []) + include,
+                                        excludes: PathFilter.defaultExcludes + (entry.exclude ?? []) + exclude)
+                let path = FileManager.default.fileExists(atPath: entry.path) ? try realDirectory(entry.path) : entry.path
+                var spec = FolderSpec(path: path, prefix: entry.prefix ?? "", filter: filter)
+                spec.deletesRemote = entry.on_delete.map { $0 == "delete" }
+                spec.optional = entry.optional ?? false
+                return spec
+            }
+        }
         let filter = PathFilter(includes: include, excludes: PathFilter.defaultExcludes + exclude)
         var specs: [FolderSpec] = []
         for argument in folders {
             let (directory, prefix) = argument.firstIndex(of: ":").map {
                 (String(argument[..<$0]), String(argument[argument.index(after: $0)...]))
             } ?? (argument, "")
-            guard let real = realpath(directory, nil) else {
-                throw ValidationError("folder \(directory): \(String(cString: strerror(errno)))")
-            }
-            let path = String(cString: real)
-            free(real)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("folder \(directory) is not a directory")
-            }
-            let spec = FolderSpec(path: path, prefix: prefix, filter: filter)
+            let spec = FolderSpec(path: try realDirectory(directory), prefix: prefix, filter: filter)
             if let other = specs.first(where: { $0.path == spec.path || $0.path.hasPrefix(spec.path + "/") || spec.path.hasPrefix($0.path + "/") }) {
                 throw ValidationError("folders \(other.path) and \(spec.path) overlap")
             }
@@ -80,12 +109,26 @@ struct SyncOptions: ParsableArguments {
         return specs
     }
 
-    func engineSettings() -> SyncEngine.Settings {
+    private func realDirectory(_ directory: String) throws -> String {
+        guard let real = realpath(directory, nil) else {
+            throw ValidationError("folder \(directory): \(String(cString: strerror(errno)))")
+        }
+        defer { free(real) }
+        let path = String(cString: real)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("folder \(directory) is not a directory")
+        }
+        return path
+    }
+
+    func engineSettings() throws -> SyncEngine.Settings {
+        let upload = try configuration()?.upload
         var settings = SyncEngine.Settings()
-        settings.workers = workers
-        settings.maxSize = maxSize
-        settings.onConflict = SyncEngine.ConflictPolicy(rawValue: onConflict) ?? .overwrite
-        settings.requestsPerSecond = rateLimit
+        settings.workers = workers ?? upload?.workers ?? settings.workers
+        settings.maxSize = maxSize ?? upload?.max_size ?? settings.maxSize
+        settings.onConflict = (onConflict ?? upload?.on_conflict).flatMap(SyncEngine.ConflictPolicy.init(rawValue:)) ?? .overwrite
+        settings.requestsPerSecond = rateLimit ?? upload?.rate_limit ?? settings.requestsPerSecond
         settings.contentTypeOverrides = contentTypeFor.compactMap { rule in
             rule.firstIndex(of: "=").map { (String(rule[..<$0]), String(rule[rule.index(after: $0)...])) }
         }

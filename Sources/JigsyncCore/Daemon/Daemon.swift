@@ -56,12 +56,18 @@ public final class Daemon: Service, @unchecked Sendable {
 
     public func run() async throws {
         let specs = settings.folders
-        for spec in specs {
+        for (index, spec) in specs.enumerated() {
+            if spec.optional && !FileManager.default.fileExists(atPath: spec.path) {
+                gone.insert(index)
+                statusLine.note = "optional folder \(spec.path) is not there; it is picked up when it appears"
+                logger.notice("\(spec.path) is not there (optional): watching for it")
+                continue
+            }
             folders.set(try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }, for: spec.path)
         }
         let input = signalInput
         let lost = lostSignals
-        let watcher = try Watcher(roots: specs.map { Watcher.Root(path: $0.path, device: folders[$0.path]!.device) },
+        let watcher = try Watcher(roots: specs.map { Watcher.Root(path: $0.path, device: folders[$0.path]?.device ?? 0) },
                                   settle: settings.settle, quiet: settings.quiet, logger: logger) { batch in
             if case .dropped = input.yield(batch) { lost.set() }
         }
@@ -82,7 +88,7 @@ public final class Daemon: Service, @unchecked Sendable {
 
         await withGracefulShutdownHandler {
             let started = ContinuousClock.now
-            for index in specs.indices { await reconcile(folder: index, under: "") }
+            for index in specs.indices where !gone.contains(index) { await reconcile(folder: index, under: "") }
             let depth = await scheduler.depth()
             logger.info("initial reconcile done in \(ContinuousClock.now - started): \(depth.waiting + depth.inFlight) file(s) due")
             for await batch in signals {
@@ -226,7 +232,7 @@ public final class Daemon: Service, @unchecked Sendable {
     /// Writes what a plan changed, queues what is due, and applies the delete policy.
     private func apply(_ plan: Reconciler.Plan, spec: FolderSpec) async {
         var changed = plan.changedRecords
-        if settings.onDelete == .delete {
+        if spec.deletesRemote ?? (settings.onDelete == .delete) {
             let doomed = changed.filter { $0.state == .deleted && $0.uploadedSHA256 != nil }
             if !doomed.isEmpty {
                 for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {

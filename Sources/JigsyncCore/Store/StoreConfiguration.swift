@@ -52,6 +52,27 @@ public struct StoreConfiguration: Sendable {
         return configuration
     }
 
+    /// The file name of the secret under `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+    public static let credentialName = "jigsawstack-api-key"
+
+    /// The environment first, then systemd's credentials directory, then the configuration file.
+    public static func resolve(environment: [String: String] = ProcessInfo.processInfo.environment,
+                               file: JigsyncConfiguration.API?) -> StoreConfiguration {
+        var configuration = fromEnvironment(environment)
+        if environment["JIGSAWSTACK_API_URL"].map({ $0.isEmpty }) ?? true, let endpoint = file?.endpoint {
+            configuration.baseURL = normalize(endpoint)
+        }
+        if configuration.apiKey == nil, let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty,
+           let secret = try? String(contentsOfFile: directory + "/" + credentialName, encoding: .utf8) {
+            configuration.apiKey = APIKey(secret)
+        }
+        if configuration.apiKey == nil { configuration.apiKey = file?.api_key.flatMap(APIKey.init) }
+        if configuration.publicKey == nil { configuration.publicKey = file?.public_key }
+        if configuration.caBundle == nil { configuration.caBundle = file?.ca_bundle }
+        if file?.http_version == "1.1" { configuration.httpVersion = .http1_1 }
+        return configuration
+    }
+
     /// Drops trailing slashes and a trailing `/v1`, which users paste from the docs; the SDK's
     /// own quirk (`base/` → `//v1`) is not reproduced.
     static func normalize(_ url: String) -> String {

@@ -5,6 +5,10 @@ public struct FolderSpec: Sendable, Equatable {
     /// Prepended to each relative path to form its key; empty or ending in `/`.
     public var prefix: String
     public var filter: PathFilter
+    /// This folder's delete policy when it differs from the daemon's (`on_delete` in the file).
+    public var deletesRemote: Bool?
+    /// May be missing at start; watched once it appears.
+    public var optional = false
 
     public init(path: String, prefix: String = "", filter: PathFilter = PathFilter()) {
         var path = path

@@ -57,6 +57,11 @@ public final class Watcher: @unchecked Sendable {
         var problems: [WatchSignal] = []
         for index in roots.indices {
             watchParent(of: index)
+            var s = stat()
+            if lstat(roots[index].path, &s) != 0 {
+                goneRoots.insert(index)   // an optional folder not there yet: its parent watch brings it in
+                continue
+            }
             problems += watchTree(WatchedPath(folder: index, path: ""))
         }
         let thread = Thread { [self] in run() }

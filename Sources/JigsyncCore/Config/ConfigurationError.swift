@@ -1,0 +1,24 @@
+/// A configuration file that cannot be used: where and why.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let file: String
+    /// 1-based line, when it can be told.
+    public let line: Int?
+    /// The field, as a YAML path (`folders[1].prefix`).
+    public let field: String?
+    public let reason: String
+
+    public init(file: String, line: Int? = nil, field: String? = nil, reason: String) {
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = reason
+    }
+
+    public var description: String {
+        var text = file
+        if let line { text += ":\(line)" }
+        text += ": "
+        if let field { text += "\(field): " }
+        return text + reason
+    }
+}
