@@ -2,7 +2,16 @@
 SWIFT ?= swift
 PEER_VENV := .build/peer-venv
 
-.PHONY: deps test-deps build run test bench
+# `make install [PREFIX=/usr/local] [DESTDIR=…] [BUILT=dir of built binaries]`
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR := $(PREFIX)/bin
+UNITDIR := $(PREFIX)/lib/systemd/system
+MANDIR := $(PREFIX)/share/man/man1
+SHAREDIR := $(PREFIX)/share
+CONFDIR := /etc/jigsync
+
+.PHONY: deps test-deps build run test bench install
 
 deps:
 	scripts/install-deps
@@ -26,3 +35,24 @@ test: test-deps
 bench: deps
 	scripts/bench-sync
 	scripts/bench-put
+	scripts/bench-daemon
+
+# Builds release binaries unless BUILT names a directory that already holds them.
+install:
+	@set -e; \
+	built="$(BUILT)"; \
+	if [ -z "$$built" ]; then $(SWIFT) build -c release; built=$$($(SWIFT) build -c release --show-bin-path); fi; \
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(MANDIR)" "$(DESTDIR)$(CONFDIR)" \
+	  "$(DESTDIR)$(SHAREDIR)/bash-completion/completions" "$(DESTDIR)$(SHAREDIR)/zsh/site-functions" \
+	  "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d"; \
+	install -m 755 "$$built/jigsync" "$$built/jigsync-emulator" "$(DESTDIR)$(BINDIR)/"; \
+	for unit in systemd/jigsync.service systemd/jigsync@.service; do \
+	  sed 's|/usr/local/bin/jigsync|$(BINDIR)/jigsync|g' "$$unit" > "$(DESTDIR)$(UNITDIR)/$$(basename $$unit)"; \
+	  chmod 644 "$(DESTDIR)$(UNITDIR)/$$(basename $$unit)"; \
+	done; \
+	install -m 644 systemd/config.sample.yaml "$(DESTDIR)$(CONFDIR)/config.sample.yaml"; \
+	scripts/make-manpage "$$built/jigsync" > "$(DESTDIR)$(MANDIR)/jigsync.1"; \
+	"$$built/jigsync" --generate-completion-script bash > "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/jigsync"; \
+	"$$built/jigsync" --generate-completion-script zsh > "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_jigsync"; \
+	"$$built/jigsync" --generate-completion-script fish > "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/jigsync.fish"; \
+	echo "installed under $(DESTDIR)$(PREFIX) and $(DESTDIR)$(CONFDIR)"
