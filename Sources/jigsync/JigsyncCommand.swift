@@ -13,6 +13,7 @@ struct JigsyncCommand: AsyncParsableCommand {
             """,
         version: JigsyncVersion.current,
         subcommands: [RunCommand.self, SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self, CheckCommand.self,
+                      PauseCommand.self, ResumeCommand.self, ReloadCommand.self,
                       PutCommand.self, GetCommand.self, DeleteCommand.self]
     )
 }

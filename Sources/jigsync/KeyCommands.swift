@@ -61,7 +61,7 @@ struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
         abstract: "Make failed files due again (all with --failed, or the files named).",
-        discussion: "Writes only when no running jigsync owns the ledger; otherwise says which pid does.")
+        discussion: "With a running daemon the request goes to it through its control socket; otherwise the ledger is changed directly.")
     @OptionGroup var ledger: LedgerOption
     @Flag(help: "Every failed file.") var failed = false
     @Argument(help: "Files to retry (paths on disk).") var paths: [String] = []
@@ -71,6 +71,13 @@ struct RetryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if Ledger.owner(ofLedgerAt: ledger.path) != nil {
+            var request: [String: Any] = ["command": "retry"]
+            if !failed { request["paths"] = paths.map(resolvedPath) }
+            let answer = try askDaemon(ledger: ledger, request)
+            print("\(answer["queued"] as? Int ?? 0) file(s) queued again by the running daemon")
+            return
+        }
         let owned: Ledger
         do { owned = try Ledger(path: ledger.path) } catch {
             FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))

@@ -69,6 +69,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.quiet = DurationParser.parse(quiet)!
         settings.backstopInterval = DurationParser.parse(backstop)!
         settings.grace = DurationParser.parse(grace)!
+        settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath)
         let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
         var groupLogger = logger

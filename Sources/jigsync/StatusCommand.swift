@@ -55,10 +55,12 @@ struct StatusCommand: ParsableCommand {
         }
         files.sort { ($0.state == .failed ? 0 : 1, $0.folder, $0.path) < ($1.state == .failed ? 0 : 1, $1.folder, $1.path) }
         let owner = Ledger.owner(ofLedgerAt: ledger.path)
+        // A running daemon adds what only it knows: the queue and what is being sent now.
+        let live = owner?.socket.flatMap { ControlServer.ask($0, ["command": "status"], timeout: .seconds(5)) }
         if json {
-            printJSON(summary: summary, files: files, owner: owner)
+            printJSON(summary: summary, files: files, owner: owner, live: live)
         } else {
-            printText(summary: summary, files: files, owner: owner)
+            printText(summary: summary, files: files, owner: owner, live: live)
         }
     }
 
@@ -90,7 +92,8 @@ struct StatusCommand: ParsableCommand {
         throw ExitCode(0)
     }
 
-    private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, note: String?)?) {
+    private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, socket: String?, note: String?)?,
+                           live: [String: Any]?) {
         var counts: [String: Int] = [:]
         for state in FileState.allCases { counts[state.rawValue] = summary.counts[state] ?? 0 }
         let rows: [[String: Any]] = files.map(Self.jsonRow)
@@ -99,6 +102,10 @@ struct StatusCommand: ParsableCommand {
             ["pid": Int(owner.pid), "since": iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)),
              "note": owner.note as Any? ?? NSNull()]
         } ?? NSNull()
+        if var live {
+            live.removeValue(forKey: "ok")
+            object["live"] = live
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
@@ -117,11 +124,18 @@ struct StatusCommand: ParsableCommand {
         return row
     }
 
-    private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, note: String?)?) {
+    private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, socket: String?, note: String?)?,
+                           live: [String: Any]?) {
         print("ledger: \(ledger.path)")
         if let owner {
             print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
             if let note = owner.note { print("attention: \(note)") }
+            if let live {
+                print("live: \(live["due"] as? Int ?? 0) due, \(live["uploading"] as? Int ?? 0) uploading")
+                for job in live["in_flight"] as? [[String: Any]] ?? [] {
+                    print("  sending \(job["path"] as? String ?? "?") (\(job["size"] as? Int ?? 0) bytes)")
+                }
+            }
         } else {
             print("owned by: no running jigsync")
         }

@@ -82,6 +82,19 @@ public final class Daemon: Service, @unchecked Sendable {
 
         let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
         let timers = startTimers()
+        var control: ControlServer?
+        if let path = settings.controlSocket {
+            do {
+                let server = try ControlServer(path: path) { [weak self] request in
+                    await self?.answer(request) ?? ["ok": false, "error": "stopping"]
+                }
+                server.start()
+                ledger.setOwnerSocket(path)
+                control = server
+            } catch {
+                logger.warning("no control socket: \(error); status and retry read the ledger directly")
+            }
+        }
         // Watches are set and the first reconcile starts now: ready.
         notifier.notify("READY=1")
         statusLine.changed(scheduler: scheduler)
@@ -105,6 +118,8 @@ public final class Daemon: Service, @unchecked Sendable {
 
         notifier.notify("STOPPING=1")
         logger.info("stopping: no new uploads; waiting up to \(settings.grace) for those in flight")
+        control?.stop()
+        ledger.setOwnerSocket(nil)
         timers.cancel()
         watcher.stop()
         await scheduler.stop()
@@ -122,6 +137,66 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         try await ledger.flush()
         ledger.setOwnerNote(nil)
+    }
+
+    // MARK: control socket
+
+    /// Answers one control request: `status`, `retry` (`paths` or `failed`), `pause`, `resume`.
+    func answer(_ request: [String: Any]) async -> [String: Any] {
+        switch request["command"] as? String {
+        case "status":
+            let depth = await scheduler.depth()
+            let running = await scheduler.inFlightJobs()
+            var answer: [String: Any] = [
+                "ok": true, "pid": Int(getpid()), "due": depth.waiting, "uploading": depth.inFlight,
+                "in_flight": running.sorted { $0.key < $1.key }.map { ["path": $0.key, "size": $0.value] },
+            ]
+            if let paused = await scheduler.pauseReason { answer["paused"] = paused }
+            if let held = await scheduler.heldReason { answer["held"] = held }
+            if let note = statusLine.note { answer["note"] = note }
+            return answer
+        case "retry":
+            do {
+                var records: [FileRecord] = []
+                if let paths = request["paths"] as? [String] {
+                    for path in paths {
+                        guard let spec = settings.folders.first(where: { path.hasPrefix($0.path + "/") }) else {
+                            return ["ok": false, "error": "\(path) is not in a watched folder"]
+                        }
+                        let relative = String(path.dropFirst(spec.path.count + 1))
+                        _ = try await ledger.retry(folder: spec.path, paths: [relative])
+                        if let record = try await ledger.record(folder: spec.path, path: relative) { records.append(record) }
+                    }
+                } else {
+                    let failed = try await ledger.records(inStates: [.failed])
+                    _ = try await ledger.retry()
+                    for record in failed { if let fresh = try await ledger.record(folder: record.folder, path: record.path) { records.append(fresh) } }
+                }
+                var queued = 0
+                for record in records where record.state == .pending {
+                    if await !scheduler.contains(folder: record.folder, path: record.path) {
+                        await scheduler.add(record)
+                        queued += 1
+                    }
+                }
+                statusLine.changed(scheduler: scheduler)
+                return ["ok": true, "queued": queued]
+            } catch {
+                return ["ok": false, "error": "\(error)"]
+            }
+        case "pause":
+            await scheduler.hold("held by `jigsync pause`")
+            statusLine.note = "uploads held by `jigsync pause`; `jigsync resume` continues"
+            return ["ok": true]
+        case "resume":
+            await scheduler.release()
+            statusLine.note = nil
+            return ["ok": true]
+        case "reload":
+            return ["ok": false, "error": "reload is not supported yet: restart the daemon (nothing due is lost)"]
+        case let other:
+            return ["ok": false, "error": "unknown command \(other ?? "(none)"); known: status, retry, pause, resume"]
+        }
     }
 
     // MARK: signals

@@ -102,14 +102,19 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The pid and start time of the process that owns the ledger at `path`, if one does.
-    public static func owner(ofLedgerAt path: String) -> (pid: Int32, since: Date, note: String?)? {
+    public static func owner(ofLedgerAt path: String) -> (pid: Int32, since: Date, socket: String?, note: String?)? {
         LedgerLock.owner(ofLedgerAt: path)
     }
 
     /// Tells `status` (through the lock file) what the owner wants known: why uploads are
     /// paused, a folder that is gone, a refused mass delete. nil clears it.
     public func setOwnerNote(_ note: String?) {
-        ownership.write(note: note)
+        lock.withLock { ownership.write(note: note) }
+    }
+
+    /// Tells other processes where the owner's control socket is.
+    public func setOwnerSocket(_ path: String?) {
+        lock.withLock { ownership.socketPath = path }
     }
 
     // MARK: reads

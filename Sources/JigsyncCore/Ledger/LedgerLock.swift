@@ -28,10 +28,17 @@ final class LedgerLock {
     }
 
     private let started: Int64
+    private var note: String?
+    /// The owner's control socket, for `status`, `retry`, `pause` and `resume` from other processes.
+    var socketPath: String? {
+        didSet { write(note: note) }
+    }
 
-    /// Rewrites the lock file: pid, start time, and a line for `status` (why uploads are paused).
+    /// Rewrites the lock file: pid, start time, the control socket (or "-"), and a line for
+    /// `status` (why uploads are paused).
     func write(note: String?) {
-        let record = "\(getpid())\n\(started)\n" + (note.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" } ?? "")
+        self.note = note
+        let record = "\(getpid())\n\(started)\n\(socketPath ?? "-")\n" + (note.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" } ?? "")
         ftruncate(fd, 0)
         _ = record.withCString { pwrite(fd, $0, strlen($0), 0) }
     }
@@ -39,7 +46,7 @@ final class LedgerLock {
     deinit { close(fd) }   // closing the descriptor releases the flock
 
     /// The pid and start time written by the current owner of `ledgerPath`, if one holds it.
-    static func owner(ofLedgerAt ledgerPath: String) -> (pid: Int32, since: Date, note: String?)? {
+    static func owner(ofLedgerAt ledgerPath: String) -> (pid: Int32, since: Date, socket: String?, note: String?)? {
         let fd = open(ledgerPath + ".lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -52,7 +59,8 @@ final class LedgerLock {
         let lines = text.split(separator: "\n")
         guard let pid = lines.first.flatMap({ Int32($0) }) else { return nil }
         let since = lines.dropFirst().first.flatMap { Double($0) }.map { Date(timeIntervalSince1970: $0) } ?? Date()
-        return (pid, since, lines.count > 2 ? String(lines[2]) : nil)
+        let socket = lines.count > 2 && lines[2] != "-" ? String(lines[2]) : nil
+        return (pid, since, socket, lines.count > 3 ? String(lines[3]) : nil)
     }
 
     private static func readOwner(_ fd: Int32) -> Int32? {

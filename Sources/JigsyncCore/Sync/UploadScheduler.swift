@@ -39,6 +39,10 @@ actor UploadScheduler {
     private var probeAt: ContinuousClock.Instant?
     private var probeInFlight = false
     private var pauseCount = 0
+    /// Set by an operator (`jigsync pause`): nothing is handed out, not even probes, until `release()`.
+    private(set) var heldReason: String?
+    /// What is being sent now: "folder/path" → size.
+    private var running: [String: Int64] = [:]
 
     init(workers: Int, deadline: ContinuousClock.Instant?, continuous: Bool = false) {
         maxLarge = max(1, workers / 2)
@@ -103,7 +107,9 @@ actor UploadScheduler {
             if let deadline, now >= deadline { return nil }
             promoteDelayed(now: now)
             var wake = delayed.map(\.due).min()
-            if let reason = pauseReason {
+            if heldReason != nil {
+                // Held by an operator: wait for release().
+            } else if let reason = pauseReason {
                 _ = reason
                 if !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
                     probeInFlight = true
@@ -123,8 +129,25 @@ actor UploadScheduler {
 
     private static func key(_ folder: String, _ path: String) -> String { folder + "/" + path }
 
+    /// Holds every upload back until `release()` (an operator's `jigsync pause`).
+    func hold(_ reason: String) {
+        heldReason = reason
+        wakeAll()
+    }
+
+    /// Ends an operator's hold, and a rejection pause too (the next upload is the probe).
+    func release() {
+        heldReason = nil
+        if pauseReason != nil { probeAt = clock.now }
+        wakeAll()
+    }
+
+    /// The uploads in flight, by "folder/path", with their sizes.
+    func inFlightJobs() -> [String: Int64] { running }
+
     private func started(_ job: Job) -> Job {
         queued.remove(Self.key(job.record.folder, job.record.path))
+        running[Self.key(job.record.folder, job.record.path)] = job.record.size
         inFlight += 1
         if job.isLarge { largeInFlight += 1 }
         return job
@@ -198,6 +221,7 @@ actor UploadScheduler {
     }
 
     func finished(_ job: Job) {
+        running.removeValue(forKey: Self.key(job.record.folder, job.record.path))
         inFlight -= 1
         if job.isLarge { largeInFlight -= 1 }
         probeInFlight = false
