@@ -43,13 +43,16 @@ struct ResumeCommand: ParsableCommand {
     }
 }
 
-/// `jigsync reload`: not there yet; says so instead of pretending.
+/// `jigsync reload`: the running daemon re-reads its configuration file (as on SIGHUP).
 struct ReloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "reload", abstract: "Ask the running daemon to re-read its configuration (not supported yet: restart it).")
+        commandName: "reload",
+        abstract: "Make the running daemon re-read its configuration file (as SIGHUP does).",
+        discussion: "A file that does not load is refused with the reason, and the running configuration stays in force.")
     @OptionGroup var ledger: LedgerOption
 
     func run() throws {
-        _ = try askDaemon(ledger: ledger, ["command": "reload"])
+        let answer = try askDaemon(ledger: ledger, ["command": "reload"])
+        print("reloaded: \((answer["folders"] as? [String] ?? []).joined(separator: ", "))")
     }
 }

@@ -70,10 +70,20 @@ struct RunCommand: AsyncParsableCommand {
         settings.backstopInterval = DurationParser.parse(backstop)!
         settings.grace = DurationParser.parse(grace)!
         settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath)
+        if sync.folders.isEmpty, (try? sync.configuration()) != nil {
+            let options = sync
+            settings.reloadFolders = { try options.folderSpecs() }
+        }
         let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
         var groupLogger = logger
         groupLogger.logLevel = .warning   // the service group's own lifecycle chatter
+        // SIGHUP re-reads the configuration file, like `jigsync reload`.
+        signal(SIGHUP, SIG_IGN)
+        let hangups = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangups.setEventHandler { daemon.requestReload() }
+        hangups.resume()
+        defer { hangups.cancel() }
         let group = ServiceGroup(configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
         do {
             try await group.run()

@@ -11,7 +11,8 @@ import ServiceLifecycle
 public final class Daemon: Service, @unchecked Sendable {
     // @unchecked Sendable: the mutable state below is touched only by `run()`'s task (the event
     // loop); `signals` and `lostSignals` are designed for use from the watcher's thread.
-    private let settings: DaemonSettings
+    private var settings: DaemonSettings
+    private var watcher: Watcher?
     private let engine: SyncEngine
     private let ledger: Ledger
     private let client: FileStoreClient
@@ -55,31 +56,8 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
+        try await attach(settings.folders)
         let specs = settings.folders
-        for (index, spec) in specs.enumerated() {
-            if spec.optional && !FileManager.default.fileExists(atPath: spec.path) {
-                gone.insert(index)
-                statusLine.note = "optional folder \(spec.path) is not there; it is picked up when it appears"
-                logger.notice("\(spec.path) is not there (optional): watching for it")
-                continue
-            }
-            folders.set(try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }, for: spec.path)
-        }
-        let input = signalInput
-        let lost = lostSignals
-        let watcher = try Watcher(roots: specs.map { Watcher.Root(path: $0.path, device: folders[$0.path]?.device ?? 0) },
-                                  settle: settings.settle, quiet: settings.quiet, logger: logger) { batch in
-            if case .dropped = input.yield(batch) { lost.set() }
-        }
-        for problem in watcher.start() { await handle(problem) }
-        logger.info("watching \(specs.count) folder(s), \(watcher.watchCount) directories")
-        for spec in specs {
-            if let kind = folders[spec.path]?.remoteFileSystem() {
-                needsFallbackRescans = true
-                logger.warning("\(spec.path) is on \(kind): inotify sees only changes made on this machine; it is also rescanned every \(settings.fallbackRescanInterval)")
-            }
-        }
-
         let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
         let timers = startTimers()
         var control: ControlServer?
@@ -121,7 +99,7 @@ public final class Daemon: Service, @unchecked Sendable {
         control?.stop()
         ledger.setOwnerSocket(nil)
         timers.cancel()
-        watcher.stop()
+        watcher?.stop()
         await scheduler.stop()
         let finished = await withTaskGroup(of: Bool.self) { group in
             group.addTask { await workers.value; return true }
@@ -137,6 +115,77 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         try await ledger.flush()
         ledger.setOwnerNote(nil)
+    }
+
+    /// Opens the folders and sets the watches (before any reconcile of them).
+    private func attach(_ specs: [FolderSpec]) async throws {
+        gone = []
+        for (index, spec) in specs.enumerated() {
+            if spec.optional && !FileManager.default.fileExists(atPath: spec.path) {
+                gone.insert(index)
+                statusLine.note = "optional folder \(spec.path) is not there; it is picked up when it appears"
+                logger.notice("\(spec.path) is not there (optional): watching for it")
+                continue
+            }
+            folders.set(try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }, for: spec.path)
+        }
+        let input = signalInput
+        let lost = lostSignals
+        let watcher = try Watcher(roots: specs.map { Watcher.Root(path: $0.path, device: folders[$0.path]?.device ?? 0) },
+                                  settle: settings.settle, quiet: settings.quiet, logger: logger) { batch in
+            if case .dropped = input.yield(batch) { lost.set() }
+        }
+        for problem in watcher.start() { await handle(problem) }
+        self.watcher = watcher
+        logger.info("watching \(specs.count) folder(s), \(watcher.watchCount) directories")
+        for spec in specs {
+            if let kind = folders[spec.path]?.remoteFileSystem() {
+                needsFallbackRescans = true
+                logger.warning("\(spec.path) is on \(kind): inotify sees only changes made on this machine; it is also rescanned every \(settings.fallbackRescanInterval)")
+            }
+        }
+    }
+
+    /// Re-reads the configuration (SIGHUP or `jigsync reload`): folders added are watched and
+    /// reconciled, folders removed stop being watched, patterns, prefixes and delete policies take
+    /// effect; what is due stays due. A configuration that does not load leaves the old one in force.
+    private func reload() async -> [String: Any] {
+        guard let load = settings.reloadFolders else {
+            return ["ok": false, "error": "this daemon was started without a configuration file; restart it with new flags"]
+        }
+        notifier.notify("RELOADING=1")
+        defer { notifier.notify("READY=1") }
+        let specs: [FolderSpec]
+        do {
+            specs = try load()
+        } catch {
+            logger.error("reload refused, the running configuration stays in force: \(error)")
+            return ["ok": false, "error": "\(error)"]
+        }
+        let old = settings.folders
+        watcher?.stop()
+        watcher = nil
+        for spec in old where !specs.contains(where: { $0.path == spec.path }) {
+            folders.set(nil, for: spec.path)
+            logger.notice("no longer watching \(spec.path)")
+        }
+        settings.folders = specs
+        do {
+            try await attach(specs)
+        } catch {
+            logger.error("reload: \(error)")
+            return ["ok": false, "error": "\(error)"]
+        }
+        // Watches are set: now a reconcile catches whatever changed meanwhile (cheap when nothing did).
+        for index in specs.indices where !gone.contains(index) { await reconcile(folder: index, under: "") }
+        logger.notice("configuration reloaded: \(specs.count) folder(s)")
+        statusLine.changed(scheduler: scheduler)
+        return ["ok": true, "folders": specs.map(\.path)]
+    }
+
+    /// Asks for a reload from any thread (the SIGHUP handler); it runs between two batches of events.
+    public func requestReload() {
+        signalInput.yield([.reload(reply: ReloadReply(nil))])
     }
 
     // MARK: control socket
@@ -193,7 +242,10 @@ public final class Daemon: Service, @unchecked Sendable {
             statusLine.note = nil
             return ["ok": true]
         case "reload":
-            return ["ok": false, "error": "reload is not supported yet: restart the daemon (nothing due is lost)"]
+            let answer = await withCheckedContinuation { continuation in
+                signalInput.yield([.reload(reply: ReloadReply(continuation))])
+            }
+            return answer.object
         case let other:
             return ["ok": false, "error": "unknown command \(other ?? "(none)"); known: status, retry, pause, resume"]
         }
@@ -236,6 +288,8 @@ public final class Daemon: Service, @unchecked Sendable {
             statusLine.note = nil
             logger.notice("folder \(spec.path) is back")
             await reconcile(folder: index, under: "")
+        case .reload(let reply):
+            reply.send(await reload())
         case .unwatched(let index, let reason):
             needsFallbackRescans = true
             statusLine.note = "part of \(settings.folders[index].path) is not watched (\(reason)); it is rescanned every \(settings.fallbackRescanInterval)"

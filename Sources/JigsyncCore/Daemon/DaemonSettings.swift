@@ -21,6 +21,9 @@ public struct DaemonSettings: Sendable {
     /// Rescan interval for folders inotify cannot fully see (a watch limit hit, a network or FUSE
     /// file system whose remote writes raise no events).
     public var fallbackRescanInterval: Duration = .seconds(60)
+    /// Loads the folders again from the configuration file, for a reload; nil when the daemon was
+    /// started from flags alone.
+    public var reloadFolders: (@Sendable () throws -> [FolderSpec])?
     /// Where the control socket listens; nil for none.
     public var controlSocket: String?
     /// How long in-flight uploads may take to finish on SIGTERM before they are cut off.

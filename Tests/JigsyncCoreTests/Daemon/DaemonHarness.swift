@@ -23,11 +23,12 @@ final class DaemonHarness {
     }
 
     /// Starts the daemon and waits until it owns the ledger and has set its watches.
-    func start(_ extra: [String] = [], environment extraEnvironment: [String: String] = [:]) throws {
+    /// - Parameter folders: what names the folders (default: `--folder` with the harness's tree).
+    func start(_ extra: [String] = [], folders: [String]? = nil, environment extraEnvironment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = Products.jigsync
         // The client-side rate limit is lifted: tests measure behaviour, not the API's 50/s.
-        process.arguments = ["run", "--folder", tree.path, "--ledger", ledger, "--rate-limit", "100000", "--log-level", "debug"] + extra
+        process.arguments = ["run"] + (folders ?? ["--folder", tree.path]) + ["--ledger", ledger, "--rate-limit", "100000", "--log-level", "debug"] + extra
         process.environment = emulator.clientEnvironment.merging(extraEnvironment) { $1 }
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
