@@ -133,7 +133,7 @@ struct StatusCommand: ParsableCommand {
             if let live {
                 print("live: \(live["due"] as? Int ?? 0) due, \(live["uploading"] as? Int ?? 0) uploading")
                 for job in live["in_flight"] as? [[String: Any]] ?? [] {
-                    print("  sending \(job["path"] as? String ?? "?") (\(job["size"] as? Int ?? 0) bytes)")
+                    print("  sending \(job["path"] as? String ?? "?"): \(job["bytes_sent"] as? Int ?? 0) of \(job["size"] as? Int ?? 0) bytes")
                 }
             }
         } else {

@@ -56,10 +56,6 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        try await attach(settings.folders)
-        let specs = settings.folders
-        let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
-        let timers = startTimers()
         var control: ControlServer?
         if let path = settings.controlSocket {
             do {
@@ -73,6 +69,10 @@ public final class Daemon: Service, @unchecked Sendable {
                 logger.warning("no control socket: \(error); status and retry read the ledger directly")
             }
         }
+        try await attach(settings.folders)
+        let specs = settings.folders
+        let workers = Task { await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders) }
+        let timers = startTimers()
         // Watches are set and the first reconcile starts now: ready.
         notifier.notify("READY=1")
         statusLine.changed(scheduler: scheduler)
@@ -198,7 +198,9 @@ public final class Daemon: Service, @unchecked Sendable {
             let running = await scheduler.inFlightJobs()
             var answer: [String: Any] = [
                 "ok": true, "pid": Int(getpid()), "due": depth.waiting, "uploading": depth.inFlight,
-                "in_flight": running.sorted { $0.key < $1.key }.map { ["path": $0.key, "size": $0.value] },
+                "in_flight": running.sorted { $0.key < $1.key }.map {
+                    ["path": $0.key, "size": $0.value, "bytes_sent": engine.progress[$0.key] ?? 0]
+                },
             ]
             if let paused = await scheduler.pauseReason { answer["paused"] = paused }
             if let held = await scheduler.heldReason { answer["held"] = held }

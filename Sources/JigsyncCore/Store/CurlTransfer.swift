@@ -53,6 +53,8 @@ final class CurlTransfer {
     private let timeouts: StoreConfiguration
     private let redactor: APIKey?
     private let completion: Completion
+    /// Told the bytes sent so far (on the curl thread), for live status.
+    var onProgress: (@Sendable (Int64) -> Void)?
     /// curl writes its detailed error here; it must outlive the handle, so it is allocated, not an array.
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
@@ -204,6 +206,7 @@ final class CurlTransfer {
 
     private func progress(uploaded: curl_off_t, downloaded: curl_off_t) -> Int32 {
         if Int64(uploaded) != lastUploaded || Int64(downloaded) != lastDownloaded {
+            if Int64(uploaded) != lastUploaded { onProgress?(Int64(uploaded)) }
             lastUploaded = Int64(uploaded)
             lastDownloaded = Int64(downloaded)
             lastProgress = .now

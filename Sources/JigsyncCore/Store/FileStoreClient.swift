@@ -39,7 +39,9 @@ public final class FileStoreClient: Sendable {
     ///
     /// - Returns: the server's answer with the length and SHA-256 of the bytes actually sent.
     /// - Throws: `StoreError`; `.fileChanged` when the file changed while it was sent.
-    public func upload(_ file: ReadableFile, options: UploadOptions) async throws(StoreError) -> UploadResult {
+    /// - Parameter progress: told the bytes sent so far, from the curl thread (keep it cheap).
+    public func upload(_ file: ReadableFile, options: UploadOptions,
+                       progress: (@Sendable (Int64) -> Void)? = nil) async throws(StoreError) -> UploadResult {
         var query: [(String, String)] = []
         if let key = options.key { query.append(("key", key)) }
         query.append(("overwrite", options.overwrite ? "true" : "false"))
@@ -52,7 +54,8 @@ public final class FileStoreClient: Sendable {
         headers.append("Expect:")
 
         let outcome = try await perform(method: "POST", url: url, headers: headers,
-                                        body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes))
+                                        body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
+                                        progress: progress)
         try check(outcome, operation: .upload)
         let answer: UploadAnswer = try decode(outcome)
         let rateLimit = RateLimitStatus(headers: outcome.headers)
@@ -97,7 +100,8 @@ public final class FileStoreClient: Sendable {
         return ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
     }
 
-    private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink) async throws(StoreError) -> CurlOutcome {
+    private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
+                         progress: (@Sendable (Int64) -> Void)? = nil) async throws(StoreError) -> CurlOutcome {
         let box = TransferIDBox()
         let outcome: CurlOutcome
         do {
@@ -106,6 +110,7 @@ public final class FileStoreClient: Sendable {
                     do {
                         let transfer = try CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
                                                         configuration: configuration) { continuation.resume(returning: $0) }
+                        transfer.onProgress = progress
                         box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
                     } catch {
                         continuation.resume(throwing: error)

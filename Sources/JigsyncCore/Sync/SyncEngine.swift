@@ -53,6 +53,7 @@ public final class SyncEngine: Sendable {
     let logger: Logger
     let contentTypes: ContentTypes
     let limiter: RateLimiter
+    let progress = ProgressBoard()
 
     public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger) {
         self.client = client
@@ -118,6 +119,18 @@ extension SyncEngine {
             }
         }
     }
+}
+
+/// Bytes sent so far by each upload in flight, by "folder/path", for live status.
+///
+/// `@unchecked Sendable`: `sent` is guarded by `lock` (written from the curl thread).
+final class ProgressBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var sent: [String: Int64] = [:]
+
+    func update(_ key: String, _ bytes: Int64) { lock.withLock { sent[key] = bytes } }
+    func remove(_ key: String) { _ = lock.withLock { sent.removeValue(forKey: key) } }
+    subscript(key: String) -> Int64? { lock.withLock { sent[key] } }
 }
 
 /// The open folder roots by path; the daemon replaces one when its root comes back.

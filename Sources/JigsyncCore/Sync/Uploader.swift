@@ -54,7 +54,10 @@ struct Uploader: Sendable {
             try await engine.limiter.acquire()
             let options = FileStoreClient.UploadOptions(key: record.key, overwrite: engine.settings.onConflict == .overwrite,
                                                         contentType: record.contentType)
-            let result = try await engine.client.upload(file, options: options)
+            let key = record.folder + "/" + record.path
+            let board = engine.progress
+            defer { board.remove(key) }
+            let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
             await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
             // The file must still be the one that was sent: same inode, size and times at its path.
             let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }

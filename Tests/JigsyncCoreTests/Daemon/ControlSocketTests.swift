@@ -19,11 +19,17 @@ struct ControlSocketTests {
         try await waitUntil {
             let object = try status(h)
             let live = object["live"] as? [String: Any] ?? [:]
-            let inFlight = (live["in_flight"] as? [[String: Any]] ?? []).compactMap { $0["path"] as? String }
+            let jobs = live["in_flight"] as? [[String: Any]] ?? []
+            let inFlight = jobs.compactMap { $0["path"] as? String }
             guard !inFlight.isEmpty else { return false }
+            for job in jobs {
+                let sent = job["bytes_sent"] as? Int ?? -1
+                #expect(sent >= 0 && sent <= job["size"] as? Int ?? 0, "\(job)")
+            }
             let rows = Dictionary(uniqueKeysWithValues: (object["files"] as? [[String: Any]] ?? []).map { ($0["path"] as? String ?? "", $0["state"] as? String ?? "") })
-            // Every file the daemon says it is sending has a ledger row that is not yet uploaded-and-done elsewhere.
-            #expect(inFlight.allSatisfy { rows[$0] != nil })
+            // Every file the daemon says it is sending has its ledger row (written a moment before
+            // the transfer starts; the ledger's writes are batched, so look again until they agree).
+            guard inFlight.allSatisfy({ rows[$0] != nil }) else { return false }
             sawInFlight = true
             return true
         }
