@@ -45,3 +45,23 @@ struct ReloadTests {
         #expect(h.stop() == 0)
     }
 }
+
+@Suite("Optional folders")
+struct OptionalFolderTests {
+    @Test("an optional folder absent at start is picked up when it appears")
+    func appearsLater() async throws {
+        let h = try DaemonHarness()
+        let usb = h.root.appending(path: "usb")
+        let config = h.root.appending(path: "config.yaml")
+        try "folders:\n  - path: \(h.tree.path)\n    prefix: main\n  - path: \(usb.path)\n    prefix: usb\n    optional: true\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        try h.start(folders: ["--config", config.path])
+        let status = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger])
+        #expect(status.stdout.contains("is not there"), "\(status.stdout)")
+        try FileManager.default.createDirectory(at: usb, withIntermediateDirectories: true)
+        try await waitUntil { h.logText.contains("is back") }
+        try TestFiles.write("photo.jpg", "a photo", in: usb)
+        try await h.waitStored("usb/photo.jpg", "a photo")
+        #expect(h.stop() == 0)
+    }
+}
