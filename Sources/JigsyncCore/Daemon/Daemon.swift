@@ -12,6 +12,10 @@ public final class Daemon: Service, @unchecked Sendable {
     // @unchecked Sendable: the mutable state below is touched only by `run()`'s task (the event
     // loop); `signals` and `lostSignals` are designed for use from the watcher's thread.
     private var settings: DaemonSettings
+    /// The folders as the control socket sees them: written by a reload, read from the control
+    /// thread's requests; guarded by `foldersLock`.
+    private var publishedFolders: [FolderSpec]
+    private let foldersLock = NSLock()
     private var watcher: Watcher?
     private let engine: SyncEngine
     private let ledger: Ledger
@@ -40,6 +44,7 @@ public final class Daemon: Service, @unchecked Sendable {
     public init(settings: DaemonSettings, ledger: Ledger, client: FileStoreClient, logger: Logger,
                 notifier: SystemdNotifier = SystemdNotifier()) {
         self.settings = settings
+        self.publishedFolders = settings.folders
         self.ledger = ledger
         self.client = client
         self.logger = logger
@@ -170,6 +175,7 @@ public final class Daemon: Service, @unchecked Sendable {
             logger.notice("no longer watching \(spec.path)")
         }
         settings.folders = specs
+        foldersLock.withLock { publishedFolders = specs }
         do {
             try await attach(specs)
         } catch {
@@ -210,8 +216,9 @@ public final class Daemon: Service, @unchecked Sendable {
             do {
                 var records: [FileRecord] = []
                 if let paths = request["paths"] as? [String] {
+                    let specs = foldersLock.withLock { publishedFolders }
                     for path in paths {
-                        guard let spec = settings.folders.first(where: { path.hasPrefix($0.path + "/") }) else {
+                        guard let spec = specs.first(where: { path.hasPrefix($0.path + "/") }) else {
                             return ["ok": false, "error": "\(path) is not in a watched folder"]
                         }
                         let relative = String(path.dropFirst(spec.path.count + 1))
