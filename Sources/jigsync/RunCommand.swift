@@ -48,10 +48,10 @@ struct RunCommand: AsyncParsableCommand {
         let file = try sync.configuration()
         var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel ?? file?.log?.level ?? "info") ?? .info
-        let specs = try sync.folderSpecs()
+        let specs = try sync.folderSpecs(from: file)
         let ledger: Ledger
         do {
-            ledger = try Ledger(path: sync.ledgerPath)
+            ledger = try Ledger(path: sync.ledgerPath(from: file))
         } catch {
             logger.critical("\(error)")
             throw ExitCode(2)
@@ -60,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
         }
         var settings = DaemonSettings(folders: specs)
-        var engine = try sync.engineSettings()
+        var engine = sync.engineSettings(from: file)
         engine.pauseWhenRejected = true
         settings.engine = engine
         settings.onDelete = DaemonSettings.DeletePolicy(rawValue: onDelete) ?? .keep
@@ -69,10 +69,11 @@ struct RunCommand: AsyncParsableCommand {
         settings.quiet = DurationParser.parse(quiet)!
         settings.backstopInterval = DurationParser.parse(backstop)!
         settings.grace = DurationParser.parse(grace)!
-        settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath)
-        if sync.folders.isEmpty, (try? sync.configuration()) != nil {
+        settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath(from: file))
+        if sync.folders.isEmpty, file != nil {
+            // A reload reads the file again, by design.
             let options = sync
-            settings.reloadFolders = { try options.folderSpecs() }
+            settings.reloadFolders = { try options.folderSpecs(from: options.configuration()) }
         }
         let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)

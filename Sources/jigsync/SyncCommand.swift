@@ -31,10 +31,10 @@ struct SyncCommand: AsyncParsableCommand {
     func run() async throws {
         let file = try sync.configuration()
         let logger = makeLogger(level: logLevel ?? file?.log?.level ?? "warning")
-        let specs = try sync.folderSpecs()
+        let specs = try sync.folderSpecs(from: file)
         let ledger: Ledger
         do {
-            ledger = try Ledger(path: sync.ledgerPath)
+            ledger = try Ledger(path: sync.ledgerPath(from: file))
         } catch {
             FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
             throw ExitCode(2)
@@ -43,7 +43,7 @@ struct SyncCommand: AsyncParsableCommand {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
         }
         let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
-        let engine = SyncEngine(client: client, ledger: ledger, settings: try sync.engineSettings(), logger: logger)
+        let engine = SyncEngine(client: client, ledger: ledger, settings: sync.engineSettings(from: file), logger: logger)
         let bar: ProgressBar? = isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         var progress: (@Sendable (SyncEngine.Progress) -> Void)?
         if let bar { progress = { bar.show($0) } }

@@ -55,11 +55,11 @@ struct SyncOptions: ParsableArguments {
         for rule in contentTypeFor where !rule.contains("=") || rule.hasPrefix("=") || rule.hasSuffix("=") {
             throw ValidationError("--content-type-for \(rule): expected GLOB=TYPE, such as '*.md=text/markdown'")
         }
-        let resolved = try configuration()
-        guard !folders.isEmpty || !(resolved?.folders ?? []).isEmpty else {
+        let file = try configuration()
+        guard !folders.isEmpty || !(file?.folders ?? []).isEmpty else {
             throw ValidationError("name at least one --folder DIR[:PREFIX], or folders in a --config file")
         }
-        _ = try folderSpecs()
+        _ = try folderSpecs(from: file)
     }
 
     /// The configuration file, if one applies: `--config`, else the default path when no
@@ -75,15 +75,14 @@ struct SyncOptions: ParsableArguments {
     }
 
     /// The ledger: `--ledger`, else the configuration's, else the default.
-    var ledgerPath: String {
-        if ledger.ledger != nil { return ledger.path }
-        if let configured = (try? configuration())?.ledger { return absolute(configured) }
+    func ledgerPath(from file: JigsyncConfiguration?) -> String {
+        if ledger.ledger == nil, let configured = file?.ledger { return absolute(configured) }
         return ledger.path
     }
 
     /// The folders, resolved to absolute real paths: from `--folder` if given, else the configuration.
-    func folderSpecs() throws -> [FolderSpec] {
-        if folders.isEmpty, let entries = try configuration()?.folders {
+    func folderSpecs(from file: JigsyncConfiguration?) throws -> [FolderSpec] {
+        if folders.isEmpty, let entries = file?.folders {
             return try entries.map { entry in
                 let filter = PathFilter(includes: (entry.include ?? []) + include,
                                         excludes: PathFilter.defaultExcludes + (entry.exclude ?? []) + exclude)
@@ -122,8 +121,8 @@ struct SyncOptions: ParsableArguments {
         return path
     }
 
-    func engineSettings() throws -> SyncEngine.Settings {
-        let upload = try configuration()?.upload
+    func engineSettings(from file: JigsyncConfiguration?) -> SyncEngine.Settings {
+        let upload = file?.upload
         var settings = SyncEngine.Settings()
         settings.workers = workers ?? upload?.workers ?? settings.workers
         settings.maxSize = maxSize ?? upload?.max_size ?? settings.maxSize

@@ -32,8 +32,6 @@ public final class SystemdNotifier: @unchecked Sendable {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    public var isActive: Bool { fd >= 0 }
-
     /// Sends `state` (`READY=1`, `STATUS=…`, `STOPPING=1`, `WATCHDOG=1`, `RELOADING=1`).
     public func notify(_ state: String) {
         guard fd >= 0 else { return }

@@ -159,8 +159,8 @@ public final class FileStoreClient: Sendable {
     /// The first bytes of a body, printable, for an error message.
     static func quote(_ body: Data) -> String {
         if body.isEmpty { return "(empty body)" }
-        let text = String(decoding: body.prefix(200), as: UTF8.self)
-            .map { $0.isASCII && ($0.isLetter || $0.isNumber || $0.isPunctuation || $0.isSymbol || $0 == " ") || !$0.isASCII ? $0 : " " }
+        // Control characters (newlines, NULs) would break the one-line message: blank them.
+        let text = String(decoding: body.prefix(200), as: UTF8.self).map { $0.isASCII && ($0.asciiValue ?? 0) < 0x20 ? " " : $0 }
         return "\"" + String(text) + (body.count > 200 ? "…" : "") + "\""
     }
 }

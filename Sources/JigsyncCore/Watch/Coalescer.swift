@@ -29,7 +29,6 @@ public struct Coalescer: Sendable {
     }
 
     var isEmpty: Bool { deadlines.isEmpty }
-    var count: Int { deadlines.count }
 
     mutating func note(_ path: WatchedPath, _ hint: Hint, at now: ContinuousClock.Instant) {
         deadlines[path] = now + (hint == .settled ? settle : quiet)
