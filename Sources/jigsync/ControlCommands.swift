@@ -2,21 +2,27 @@ import ArgumentParser
 import Foundation
 import JigsyncCore
 
-/// Sends a request to the daemon that owns the ledger; exits 2 with the reason when none answers.
-func askDaemon(ledger: LedgerOption, _ request: [String: Any]) throws -> [String: Any] {
+/// Sends a request to the daemon that owns the ledger; exits 2 with the reason when none answers
+/// (within the control socket's timeout), 1 when it refuses.
+func askDaemon(ledger: LedgerOption, _ request: ControlRequest) throws -> ControlResponse {
     guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
         FileHandle.standardError.write(Data("jigsync: no running jigsync owns \(ledger.path)\n".utf8))
         throw ExitCode(2)
     }
-    guard let socket = owner.socket, let answer = ControlServer.ask(socket, request) else {
-        FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path) but its control socket does not answer\n".utf8))
+    guard let socket = owner.socket else {
+        FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path) but has no control socket\n".utf8))
         throw ExitCode(2)
     }
-    guard answer["ok"] as? Bool == true else {
-        FileHandle.standardError.write(Data("jigsync: \(answer["error"] as? String ?? "the daemon refused")\n".utf8))
+    switch ControlServer.ask(socket, request) {
+    case .failure(let problem):
+        FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path), but \(problem)\n".utf8))
+        throw ExitCode(2)
+    case .success(let answer) where !answer.ok:
+        FileHandle.standardError.write(Data("jigsync: \(answer.error ?? "the daemon refused")\n".utf8))
         throw ExitCode(1)
+    case .success(let answer):
+        return answer
     }
-    return answer
 }
 
 /// `jigsync pause`: hold every upload in the running daemon.
@@ -26,7 +32,7 @@ struct PauseCommand: ParsableCommand {
     @OptionGroup var ledger: LedgerOption
 
     func run() throws {
-        _ = try askDaemon(ledger: ledger, ["command": "pause"])
+        _ = try askDaemon(ledger: ledger, ControlRequest(.pause))
         print("uploads held; `jigsync resume` continues")
     }
 }
@@ -38,7 +44,7 @@ struct ResumeCommand: ParsableCommand {
     @OptionGroup var ledger: LedgerOption
 
     func run() throws {
-        _ = try askDaemon(ledger: ledger, ["command": "resume"])
+        _ = try askDaemon(ledger: ledger, ControlRequest(.resume))
         print("uploads resumed")
     }
 }
@@ -52,7 +58,7 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var ledger: LedgerOption
 
     func run() throws {
-        let answer = try askDaemon(ledger: ledger, ["command": "reload"])
-        print("reloaded: \((answer["folders"] as? [String] ?? []).joined(separator: ", "))")
+        let answer = try askDaemon(ledger: ledger, ControlRequest(.reload))
+        print("reloaded: \((answer.folders ?? []).joined(separator: ", "))")
     }
 }

@@ -56,26 +56,35 @@ struct URLCommand: ParsableCommand {
     }
 }
 
-/// `jigsync retry`: make failed files due again.
+/// `jigsync retry`: make failed files due again, or let held remote deletes go.
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
-        abstract: "Make failed files due again (all with --failed, or the files named).",
+        abstract: "Make failed files due again (all with --failed, or the files named), or let the remote deletes held by the mass-delete guard go (--deletes).",
         discussion: "With a running daemon the request goes to it through its control socket; otherwise the ledger is changed directly.")
     @OptionGroup var ledger: LedgerOption
     @Flag(help: "Every failed file.") var failed = false
+    @Flag(help: "The remote deletes the mass-delete guard holds back (a running daemon sends them).") var deletes = false
     @Argument(help: "Files to retry (paths on disk).") var paths: [String] = []
 
     func validate() throws {
-        guard failed != !paths.isEmpty else { throw ValidationError("name files to retry, or --failed (not both)") }
+        let chosen = [failed, deletes, !paths.isEmpty].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("name files to retry, or --failed, or --deletes (one of them)") }
     }
 
     func run() async throws {
         if Ledger.owner(ofLedgerAt: ledger.path) != nil {
-            var request: [String: Any] = ["command": "retry"]
-            if !failed { request["paths"] = paths.map(resolvedPath) }
+            let request = ControlRequest(.retry, paths: paths.isEmpty ? nil : paths.map(resolvedPath),
+                                         failed: failed ? true : nil, deletes: deletes ? true : nil)
             let answer = try askDaemon(ledger: ledger, request)
-            print("\(answer["queued"] as? Int ?? 0) file(s) queued again by the running daemon")
+            print("\(answer.queued ?? 0) \(deletes ? "remote delete(s)" : "file(s)") queued again by the running daemon")
+            return
+        }
+        if deletes {
+            // Nothing holds them without a daemon: the next `jigsync run` sends what the ledger owes.
+            let reader = try LedgerReader(path: ledger.path)
+            let owed = try reader.summary().counts[.deleting] ?? 0
+            print("no daemon is running; \(owed) remote delete(s) owed are sent when `jigsync run` starts")
             return
         }
         let owned: Ledger

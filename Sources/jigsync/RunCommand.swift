@@ -29,6 +29,8 @@ struct RunCommand: AsyncParsableCommand {
     var quiet = "2s"
     @Option(help: "Interval of the periodic backstop rescan (1h; jittered).")
     var backstop = "1h"
+    @Option(help: "Rescan interval for a folder inotify cannot fully see: the watch limit reached, or a network or FUSE file system (60s).")
+    var fallbackRescan = "60s"
     @Option(help: "On SIGTERM, how long in-flight uploads may take to finish (10s).")
     var grace = "10s"
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
@@ -38,7 +40,7 @@ struct RunCommand: AsyncParsableCommand {
         guard DaemonSettings.DeletePolicy(rawValue: onDelete) != nil else { throw ValidationError("--on-delete must be keep or delete") }
         guard deleteLimit >= 0 else { throw ValidationError("--delete-limit must not be negative") }
         guard settleMs >= 0 else { throw ValidationError("--settle-ms must not be negative") }
-        for (name, value) in [("--quiet", quiet), ("--backstop", backstop), ("--grace", grace)] where DurationParser.parse(value) == nil {
+        for (name, value) in [("--quiet", quiet), ("--backstop", backstop), ("--fallback-rescan", fallbackRescan), ("--grace", grace)] where DurationParser.parse(value) == nil {
             throw ValidationError("\(name): not a duration: \(value)")
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
@@ -68,6 +70,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.settle = .milliseconds(settleMs)
         settings.quiet = DurationParser.parse(quiet)!
         settings.backstopInterval = DurationParser.parse(backstop)!
+        settings.fallbackRescanInterval = DurationParser.parse(fallbackRescan)!
         settings.grace = DurationParser.parse(grace)!
         settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath(from: file))
         if sync.folders.isEmpty, file != nil {

@@ -8,7 +8,7 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show the ledger: counts per state, then the files asked for (failed first, with their reason).",
         discussion: """
-            Without PATH or --state it lists the files that need attention (failed, pending, uploading, skipped).
+            Without PATH or --state it lists the files that need attention (failed, pending, uploading, deleting, skipped).
             --json prints {"summary": {"<state>": count, ...}, "files": [{"path", "key", "state", "size", "sha256",
             "attempts", "last_error", "url", "uploaded_at"}]}.
             """
@@ -19,7 +19,7 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "List the files in this state.") var state: FileState?
     @Flag(help: "List every file.") var all = false
     @Argument(help: "Files to show (paths on disk).") var paths: [String] = []
-    @Flag(help: "Health for a monitor: exit 0 healthy, 1 degraded (failed files, or a due file older than --max-age), 2 broken (no daemon, uploads paused, a folder missing); one line saying why.")
+    @Flag(help: "Health for a monitor: exit 0 healthy, 1 degraded (failed files, remote deletes held, uploads held by `jigsync pause`, or a due file older than --max-age), 2 broken (no daemon, uploads paused by the service, a folder gone); one line saying why.")
     var check = false
     @Option(help: "With --check: the oldest a due file may be before the state is degraded (default 1h).")
     var maxAge = "1h"
@@ -50,13 +50,17 @@ struct StatusCommand: ParsableCommand {
                 files.append(record)
             }
         } else {
-            let states: [FileState]? = all ? nil : state.map { [$0] } ?? [.failed, .pending, .uploading, .skipped]
+            let states: [FileState]? = all ? nil : state.map { [$0] } ?? [.failed, .pending, .uploading, .deleting, .skipped]
             try reader.forEach(states: states) { files.append($0) }
         }
         files.sort { ($0.state == .failed ? 0 : 1, $0.folder, $0.path) < ($1.state == .failed ? 0 : 1, $1.folder, $1.path) }
         let owner = Ledger.owner(ofLedgerAt: ledger.path)
         // A running daemon adds what only it knows: the queue and what is being sent now.
-        let live = owner?.socket.flatMap { ControlServer.ask($0, ["command": "status"], timeout: .seconds(5)) }
+        let live: Result<LiveStatus, ControlServer.AskError>? = owner?.socket.map { socket in
+            ControlServer.ask(socket, ControlRequest(.status), timeout: Self.liveTimeout).flatMap { answer in
+                answer.live.map { .success($0) } ?? .failure(.garbled)
+            }
+        }
         if json {
             printJSON(summary: summary, files: files, owner: owner, live: live)
         } else {
@@ -64,15 +68,23 @@ struct StatusCommand: ParsableCommand {
         }
     }
 
+    /// How long `status` waits for a running daemon's live section before it prints the ledger alone.
+    static let liveTimeout: Duration = .seconds(5)
+
     /// One line and an exit code a monitor can read.
     private func health(_ summary: LedgerReader.Summary) throws -> Never {
         guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
             print("broken: no jigsync process owns \(ledger.path)")
             throw ExitCode(2)
         }
-        if let note = owner.note, note.contains("uploads paused") || note.contains("is gone") || note.contains("is not there") {
-            print("broken: \(note)")
+        let attention = owner.note.flatMap(Attention.init(encoded:)) ?? Attention()
+        if attention.level == .broken {
+            print("broken: \(attention.summary)")
             throw ExitCode(2)
+        }
+        if attention.level == .degraded {
+            print("degraded: \(attention.summary)")
+            throw ExitCode(1)
         }
         let failed = summary.counts[.failed] ?? 0
         if failed > 0 {
@@ -88,23 +100,29 @@ struct StatusCommand: ParsableCommand {
             }
         }
         let due = (summary.counts[.pending] ?? 0) + (summary.counts[.uploading] ?? 0)
-        print("healthy: pid \(owner.pid), \(summary.counts[.uploaded] ?? 0) uploaded, \(due) due" + (owner.note.map { "; \($0)" } ?? ""))
+        print("healthy: pid \(owner.pid), \(summary.counts[.uploaded] ?? 0) uploaded, \(due) due")
         throw ExitCode(0)
     }
 
     private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, socket: String?, note: String?)?,
-                           live: [String: Any]?) {
+                           live: Result<LiveStatus, ControlServer.AskError>?) {
         var counts: [String: Int] = [:]
         for state in FileState.allCases { counts[state.rawValue] = summary.counts[state] ?? 0 }
         let rows: [[String: Any]] = files.map(Self.jsonRow)
         var object: [String: Any] = ["summary": counts, "files": rows]
         object["owner"] = owner.map { owner -> [String: Any] in
-            ["pid": Int(owner.pid), "since": iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)),
-             "note": owner.note as Any? ?? NSNull()]
+            let attention = owner.note.flatMap(Attention.init(encoded:))
+            return ["pid": Int(owner.pid), "since": iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)),
+                    "note": attention.map(\.summary) as Any? ?? NSNull(),
+                    "attention": attention.flatMap { try? JSONSerialization.jsonObject(with: JSONEncoder().encode($0)) } ?? NSNull()]
         } ?? NSNull()
-        if var live {
-            live.removeValue(forKey: "ok")
-            object["live"] = live
+        switch live {
+        case .success(let status)?:
+            object["live"] = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(status))) ?? NSNull()
+        case .failure(let problem)?:
+            object["live"] = ["error": problem.description]
+        case nil:
+            break
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -125,16 +143,19 @@ struct StatusCommand: ParsableCommand {
     }
 
     private func printText(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, socket: String?, note: String?)?,
-                           live: [String: Any]?) {
+                           live: Result<LiveStatus, ControlServer.AskError>?) {
         print("ledger: \(ledger.path)")
         if let owner {
             print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
-            if let note = owner.note { print("attention: \(note)") }
-            if let live {
-                print("live: \(live["due"] as? Int ?? 0) due, \(live["uploading"] as? Int ?? 0) uploading")
-                for job in live["in_flight"] as? [[String: Any]] ?? [] {
-                    print("  sending \(job["path"] as? String ?? "?"): \(job["bytes_sent"] as? Int ?? 0) of \(job["size"] as? Int ?? 0) bytes")
-                }
+            for item in owner.note.flatMap(Attention.init(encoded:))?.items ?? [] { print("attention (\(item.level.rawValue)): \(item.message)") }
+            switch live {
+            case .success(let status)?:
+                print("live: \(status.due) due, \(status.uploading) uploading")
+                for job in status.inFlight { print("  sending \(job.path): \(job.bytesSent) of \(job.size) bytes") }
+            case .failure(let problem)?:
+                print("live: not available: \(problem)")
+            case nil:
+                print("live: not available: the owner has no control socket")
             }
         } else {
             print("owned by: no running jigsync")

@@ -9,15 +9,14 @@ struct SyncCommand: AsyncParsableCommand {
         commandName: "sync",
         abstract: "Reconcile the folders with the ledger, upload everything due, and exit.",
         discussion: """
-            Exit status: 0 every file is uploaded; 1 some files failed, or were still due after --retry-for
-            (they stay pending); 2 a usage or configuration error; 3 the service rejected the API key or endpoint.
+            Exit status: 0 every file is uploaded; 1 some files failed, or kept failing for a passing reason for longer than --retry-for (they stay pending); 2 a usage or configuration error; 3 the service rejected the API key or endpoint.
             """
     )
 
     @OptionGroup var sync: SyncOptions
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "How long to keep retrying passing failures (90s, 2m, 1h).")
+    @Option(help: "How long to keep retrying a file that fails for a passing reason, from its first failure (90s, 2m, 1h); the run itself goes on while it makes progress.")
     var retryFor = "2m"
 
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
@@ -50,14 +49,23 @@ struct SyncCommand: AsyncParsableCommand {
         let report = try await engine.syncOnce(specs, retryFor: DurationParser.parse(retryFor)!, progress: progress)
         bar?.finish()
         print(Self.summary(report))
-        for failure in report.failed { print("failed: \(failure.path): \(failure.reason)") }
-        for due in report.stillDue { print("still due: \(due.path): \(due.reason)") }
-        for problem in report.problems { print("problem: \(problem)") }
+        Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path): \($0.reason)" }, more: "jigsync status --state failed")
+        Self.printAtMost(Self.listedLines, report.stillDue.map { "still due: \($0.path): \($0.reason)" }, more: "jigsync status --state pending")
+        Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0)" }, more: "the log at --log-level warning")
         if let rejected = report.rejected {
             FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
             throw ExitCode(3)
         }
         if !report.failed.isEmpty || !report.stillDue.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Lines listed per kind (failed, still due, problems) before the rest are counted: a run of
+    /// thousands of files must not print thousands of lines; the ledger holds them all.
+    static let listedLines = 20
+
+    static func printAtMost(_ limit: Int, _ lines: [String], more place: String) {
+        for line in lines.prefix(limit) { print(line) }
+        if lines.count > limit { print("… and \(lines.count - limit) more (\(place))") }
     }
 
     static func summary(_ r: SyncEngine.Report) -> String {

@@ -3,28 +3,35 @@ import Foundation
 import Glibc
 
 /// The daemon's control socket: a Unix stream socket (owner and group only) where `jigsync`
-/// asks the running daemon for its live status and tells it to retry, pause or resume.
+/// asks the running daemon for its live status and tells it to retry, pause, resume or reload.
 ///
-/// One request per connection: a JSON object on one line (`{"command": "status"}`), one JSON
-/// answer on one line. Its own thread blocks in `poll()` on the listening socket and an eventfd
-/// (for stop); a client that sends garbage, too much, or nothing within `readTimeout` is answered
-/// with an error or dropped, and costs the daemon nothing else.
+/// One request per connection: a `ControlRequest` as JSON on one line, one `ControlResponse` on
+/// one line. Its own thread blocks in `poll()` on the listening socket and an eventfd (for stop)
+/// and hands each client to a thread of its own, so a client that sends nothing holds only its own
+/// thread (for at most `readTimeout`), never the others. A client that sends garbage or too much is
+/// answered with an error; past `maxClients` at once, a client is told the daemon is busy.
 ///
-/// `@unchecked Sendable`: the descriptors are immutable; `handler` is called on the server's thread.
+/// `@unchecked Sendable`: the descriptors are immutable; `clients`, `ended` and `stopped` are
+/// guarded by `lock`; `handler` is called from the client threads.
 public final class ControlServer: @unchecked Sendable {
-    public typealias Handler = @Sendable ([String: Any]) async -> [String: Any]
+    public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
 
     /// Longest request accepted, in bytes.
     static let maxRequestBytes = 64 * 1024
     /// How long a client may take to send its request.
     static let readTimeout: Duration = .seconds(2)
+    /// Clients served at once; each holds a thread for at most `readTimeout` plus its answer.
+    static let maxClients = 32
 
     public let path: String
     private let listener: Int32
     private let wakeFD: Int32
     private let handler: Handler
-    private var thread: Thread?
     private let stopping = ManagedAtomicFlag()
+    private let lock = NSLock()
+    private var clients = 0
+    private var ended = false
+    private var stopped: CheckedContinuation<Void, Never>?
 
     /// `$RUNTIME_DIRECTORY/control.sock` under systemd, else beside the ledger.
     public static func defaultPath(ledger: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -54,7 +61,7 @@ public final class ControlServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         umask(previous)
-        guard bound == 0, listen(fd, 16) == 0 else {
+        guard bound == 0, listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
             throw WatchError(path: path, reason: "cannot listen: \(reason)")
@@ -69,38 +76,71 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     public func start() {
-        let thread = Thread { [self] in run() }
+        // The thread holds the server only while it runs.
+        let thread = Thread { [self] in
+            run()
+            let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
+                ended = true
+                defer { stopped = nil }
+                return stopped
+            }
+            waiter?.resume()
+        }
         thread.name = "jigsync-control"
-        self.thread = thread
         thread.start()
     }
 
-    public func stop() {
+    /// Stops accepting, waits for the accept thread to end, and removes the socket file. Clients
+    /// being served finish on their own threads.
+    public func stop() async {
         stopping.set()
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        while let thread, !thread.isFinished { usleep(1000) }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let finished = lock.withLock { () -> Bool in
+                if !ended { stopped = done }
+                return ended
+            }
+            if finished { done.resume() }
+        }
         unlink(path)
     }
 
     private func run() {
         while !stopping.isSet {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            guard poll(&fds, 2, -1) > 0 else { continue }   // EINTR
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return   // EBADF/EFAULT/ENOMEM: the socket is unusable; status falls back to the ledger
+            }
             if stopping.isSet { return }
             guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
             let client = accept(listener, nil, nil)
             guard client >= 0 else { continue }
             _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            serve(client)
-            close(client)
+            let admitted = lock.withLock { () -> Bool in
+                guard clients < Self.maxClients else { return false }
+                clients += 1
+                return true
+            }
+            guard admitted else {
+                reply(client, .refused("the daemon is busy with \(Self.maxClients) other control clients; try again"))
+                close(client)
+                continue
+            }
+            let thread = Thread { [self] in
+                serve(client)
+                close(client)
+                lock.withLock { clients -= 1 }
+            }
+            thread.name = "jigsync-control-client"
+            thread.start()
         }
     }
 
     private func serve(_ client: Int32) {
-        var timeout = timeval(tv_sec: Int(Self.readTimeout.components.seconds), tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Self.setTimeouts(client, Self.readTimeout)
         var request = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !request.contains(UInt8(ascii: "\n")) {
@@ -109,39 +149,71 @@ public final class ControlServer: @unchecked Sendable {
             guard n > 0 else { break }   // closed, timed out or failed: answer what arrived, if anything
             request.append(contentsOf: buffer[0..<n])
             if request.count > Self.maxRequestBytes {
-                reply(client, ["ok": false, "error": "request too large"])
+                reply(client, .refused("request too large"))
                 return
             }
         }
         let line = request.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first.map { Data($0) } ?? Data()
         guard !line.isEmpty else { return }   // nothing sent: nothing to answer
-        guard let object = (try? JSONSerialization.jsonObject(with: line)) as? [String: Any], object["command"] is String else {
-            reply(client, ["ok": false, "error": "expected one JSON object with a \"command\" on one line"])
+        let parsed: ControlRequest
+        do {
+            parsed = try JSONDecoder().decode(ControlRequest.self, from: line)
+        } catch {
+            reply(client, .refused("expected one JSON object with a known \"command\" (status, retry, pause, resume, reload) on one line"))
             return
         }
         let box = AnswerBox()
         let semaphore = DispatchSemaphore(value: 0)
         let handler = self.handler
-        let parsed = SendableRequest(object)
         Task {
-            box.answer = await handler(parsed.object)
+            box.answer = await handler(parsed)
             semaphore.signal()
         }
-        semaphore.wait()   // this thread is the control socket's own, never the cooperative pool
+        semaphore.wait()   // this is the client's own thread, never the cooperative pool
         reply(client, box.answer)
     }
 
-    private func reply(_ client: Int32, _ object: [String: Any]) {
-        var data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    private func reply(_ client: Int32, _ response: ControlResponse) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = (try? encoder.encode(response)) ?? Data("{\"ok\":false}".utf8)
         data.append(UInt8(ascii: "\n"))
         _ = data.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// Sends one request to the daemon listening at `path`; nil when none answers.
-    public static func ask(_ path: String, _ request: [String: Any], timeout: Duration = .seconds(30)) -> [String: Any]? {
+    private static func setTimeouts(_ fd: Int32, _ timeout: Duration) {
+        let seconds = timeout.components.seconds
+        let micros = timeout.components.attoseconds / 1_000_000_000_000
+        var value = timeval(tv_sec: Int(seconds), tv_usec: Int(micros))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Why a request to the daemon got no answer.
+    public enum AskError: Error, CustomStringConvertible {
+        /// Nothing listens at the socket (a stale path, or the daemon is stopping).
+        case notListening(String)
+        /// Connected, but no answer came within the timeout.
+        case noAnswer(Duration)
+        /// An answer came but it is not a `ControlResponse`.
+        case garbled
+
+        public var description: String {
+            switch self {
+            case .notListening(let reason): "its control socket does not accept connections (\(reason))"
+            case .noAnswer(let timeout): "the daemon did not answer within \(timeout)"
+            case .garbled: "the daemon's answer could not be read"
+            }
+        }
+    }
+
+    /// Sends one request to the daemon listening at `path` and waits up to `timeout` for its answer.
+    /// (`connect` on a Unix socket whose backlog is full waits, bounded by the send timeout.)
+    public static func ask(_ path: String, _ request: ControlRequest, timeout: Duration = .seconds(10)) -> Result<ControlResponse, AskError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return .failure(.notListening(String(cString: strerror(errno)))) }
         defer { close(fd) }
+        setTimeouts(fd, timeout)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -150,34 +222,33 @@ public final class ControlServer: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0 else { return nil }
-        var wait = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-        guard var data = try? JSONSerialization.data(withJSONObject: request) else { return nil }
+        guard connected == 0 else {
+            return errno == EAGAIN || errno == EINPROGRESS ? .failure(.noAnswer(timeout)) : .failure(.notListening(String(cString: strerror(errno))))
+        }
+        guard var data = try? JSONEncoder().encode(request) else { return .failure(.garbled) }
         data.append(UInt8(ascii: "\n"))
-        guard data.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == data.count else { return nil }
+        guard data.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == data.count else {
+            return .failure(.noAnswer(timeout))
+        }
         var answer = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .failure(.noAnswer(timeout)) }
             guard n > 0 else { break }
             answer.append(contentsOf: buffer[0..<n])
         }
-        return (try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any]
+        guard let response = try? JSONDecoder().decode(ControlResponse.self, from: Data(answer)) else {
+            return answer.isEmpty ? .failure(.noAnswer(timeout)) : .failure(.garbled)
+        }
+        return .success(response)
     }
 }
 
-/// Carries the handler's answer back to the control thread.
+/// Carries the handler's answer back to the client's thread.
 /// `@unchecked Sendable`: written once by the handler task before the semaphore is signalled,
-/// read by the control thread after it is.
+/// read by the client thread after it is.
 private final class AnswerBox: @unchecked Sendable {
-    var answer: [String: Any] = ["ok": false, "error": "no answer"]
-}
-
-/// A parsed JSON request handed to the async handler.
-/// `@unchecked Sendable`: made of JSON values (strings, numbers, arrays, dictionaries), never mutated.
-private struct SendableRequest: @unchecked Sendable {
-    let object: [String: Any]
-    init(_ object: [String: Any]) { self.object = object }
+    var answer = ControlResponse.refused("no answer")
 }

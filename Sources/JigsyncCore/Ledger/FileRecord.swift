@@ -12,7 +12,11 @@ public enum FileState: String, Sendable, CaseIterable, Codable {
     case excluded
     /// Not a candidate: not a regular file, a symlink, a name that is not UTF-8.
     case skipped
-    /// Gone from the folder.
+    /// Gone from the folder, and the delete policy owes the service a delete of its remote copy:
+    /// sent by the scheduler with backoff (it survives a restart), held by the mass-delete guard
+    /// until `jigsync retry --deletes`, and undone if the file comes back.
+    case deleting
+    /// Gone from the folder (and, with the delete policy, from the store).
     case deleted
 }
 
@@ -68,6 +72,12 @@ public struct FileRecord: Sendable, Equatable {
         inode = stat.inode
         device = stat.device
         self.examinedAt = examinedAt
+    }
+
+    /// The stat recorded in the row.
+    public var stat: FileStat {
+        FileStat(kind: .regular, size: size, mtimeNanoseconds: mtimeNanoseconds, ctimeNanoseconds: ctimeNanoseconds,
+                 inode: inode, device: device)
     }
 
     /// Whether `stat` shows the file as it was recorded (size, times, identity).

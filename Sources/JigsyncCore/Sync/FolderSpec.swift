@@ -1,3 +1,14 @@
+/// A folder's identity: the absolute path of its root, which is what every ledger row of the
+/// folder carries (`files.folder`). Watch batches, plans and jobs name a folder by it, never by
+/// its position in a list, so a reload that adds or removes folders cannot send one folder's
+/// events to another.
+public struct FolderID: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The folder's root, as recorded in the ledger.
+    public let path: String
+    public init(_ path: String) { self.path = path }
+    public var description: String { path }
+}
+
 /// A folder to sync: where it is, the key prefix of its files, and which files it leaves out.
 public struct FolderSpec: Sendable, Equatable {
     /// Absolute path of the folder root, without a trailing slash.
@@ -17,6 +28,9 @@ public struct FolderSpec: Sendable, Equatable {
         self.prefix = Self.normalize(prefix: prefix)
         self.filter = filter
     }
+
+    /// The folder's identity in the ledger, in watch batches and in plans.
+    public var id: FolderID { FolderID(path) }
 
     /// The key of a file at `relativePath`.
     public func key(for relativePath: String) -> String { prefix + relativePath }

@@ -104,13 +104,23 @@ public struct Reconciler: Sendable {
             plan.changedRecords.append(record)
             return
         }
-        guard let known, known.key == key else {
+        guard var known, known.key == key else {
             plan.due.append(fresh(.pending))
             return
+        }
+        // A remote delete was owed, and the file is back: if it still has the content stored,
+        // the delete is simply no longer owed; otherwise it is sent again like any change.
+        let wasDeleting = known.state == .deleting && known.uploadedSHA256 != nil
+        if wasDeleting {
+            known.state = .uploaded
+            known.lastError = nil
+            known.attempts = 0
+            known.nextAttemptAt = nil
         }
         switch known.state {
         case .uploaded where known.matches(entry.stat) && !known.isRacy():
             plan.unchanged += 1
+            if wasDeleting { plan.changedRecords.append(known) }
         case .uploaded:
             // The stat moved (or cannot vouch for the content): the hash decides.
             let relative = entry.relativePath

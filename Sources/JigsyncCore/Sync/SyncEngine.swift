@@ -54,38 +54,42 @@ public final class SyncEngine: Sendable {
     let contentTypes: ContentTypes
     let limiter: RateLimiter
     let progress = ProgressBoard()
+    /// Which folders delete remote copies, and the mass-delete guard.
+    let deletes: RemoteDeletes
 
-    public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger) {
+    public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger,
+                deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow) {
         self.client = client
         self.ledger = ledger
         self.settings = settings
         self.logger = logger
         self.limiter = RateLimiter(requestsPerSecond: settings.requestsPerSecond)
         self.contentTypes = ContentTypes(overrides: settings.contentTypeOverrides)
+        self.deletes = RemoteDeletes(limit: deleteLimit, window: deleteWindow)
     }
 
-    /// Reconciles every folder and uploads until nothing is due or `retryFor` has passed.
+    /// Reconciles every folder and uploads until nothing is due. A file that keeps failing for a
+    /// passing reason is retried until `retryFor` has passed since its first failure, then left
+    /// due; a run that is making progress goes on to the end, however long that takes.
     public func syncOnce(_ specs: [FolderSpec], retryFor: Duration,
                          progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
         var report = Report()
         let folders = OpenFolders()
-        var due: [FileRecord] = []
+        let scheduler = UploadScheduler(workers: settings.workers, retryFor: retryFor)
+        let planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: deletes,
+                              maxSize: settings.maxSize, logger: logger)
+        planner.setFolders(specs, deleteByDefault: false)
         for spec in specs {
             let folder = try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }
             folders.set(folder, for: spec.path)
-            let known = try await ledger.records(folder: spec.path)
-            let plan = try await Reconciler(spec: spec, maxSize: settings.maxSize).reconcile(folder, known: known)
-            ledger.save(plan.changedRecords)
-            due += plan.due
+            guard let plan = await planner.reconcile(spec.id) else { continue }
             report.examined += plan.examined
             report.unchanged += plan.unchanged
             report.hashed += plan.hashed
             report.problems += plan.problems
         }
-        ledger.save(due)
-        let scheduler = UploadScheduler(workers: settings.workers, deadline: .now + retryFor)
-        for record in due { await scheduler.add(record) }
-        let tally = Tally(total: due.count, bytes: due.reduce(0) { $0 + $1.size }, progress: progress)
+        let depth = await scheduler.remaining()
+        let tally = Tally(total: depth.count, bytes: depth.reduce(0) { $0 + $1.size }, progress: progress)
 
         await runWorkers(scheduler: scheduler, tally: tally, folders: folders)
         try await ledger.flush()
@@ -95,11 +99,13 @@ public final class SyncEngine: Sendable {
         report.bytesSent = final.bytesSent
         report.rejected = final.rejected
         report.failed = final.failed
+        report.stillDue = final.gaveUp
         for record in await scheduler.remaining() {
-            report.stillDue.append((record.folder + "/" + record.path, record.lastError ?? "not attempted before the time ran out"))
+            report.stillDue.append((record.folder + "/" + record.path, record.lastError ?? "not attempted: the run stopped"))
         }
         // Rows of earlier runs that are still failed count too.
-        for record in try await ledger.records(inStates: [.failed]) where !report.failed.contains(where: { $0.path == record.folder + "/" + record.path }) {
+        let reported = Set(report.failed.map(\.path))
+        for record in try await ledger.records(inStates: [.failed]) where !reported.contains(record.folder + "/" + record.path) {
             if specs.contains(where: { $0.path == record.folder }) {
                 report.failed.append((record.folder + "/" + record.path, record.lastError ?? "failed"))
             }
@@ -152,6 +158,8 @@ actor Tally {
         var bytesSent: Int64 = 0
         var failed: [(path: String, reason: String)] = []
         var rejected: String?
+        /// Files a one-shot sync stopped retrying (still due), with the last error.
+        var gaveUp: [(path: String, reason: String)] = []
     }
 
     private var state = Snapshot()
@@ -174,6 +182,12 @@ actor Tally {
     func failed(_ path: String, _ reason: String) {
         // A daemon runs for months: keep the first failures for a summary, count the rest.
         if state.failed.count < 10_000 { state.failed.append((path, reason)) }
+        progress.filesDone += 1
+        report?(progress)
+    }
+
+    func gaveUp(_ path: String, _ reason: String) {
+        if state.gaveUp.count < 10_000 { state.gaveUp.append((path, reason)) }
         progress.filesDone += 1
         report?(progress)
     }

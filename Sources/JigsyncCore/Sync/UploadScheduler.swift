@@ -1,39 +1,52 @@
-/// The queue of due uploads that the workers draw from.
+/// The queue of due work (uploads, and the remote deletes a delete policy owes) that the
+/// workers draw from.
 ///
 /// Jobs are taken in order of when they are due. Large files may occupy at most half the
-/// workers, so a burst of small files is never stuck behind a few big ones. A worker with nothing
-/// to take waits on a continuation, woken by new work, a finished job or the earliest backoff
-/// expiring: no polling, so an idle daemon costs nothing. `take` returns nil after `stop`, when
-/// the deadline passed, or (for a one-shot sync, not `continuous`) when nothing is left.
+/// workers, so a burst of small files is never stuck behind a few big ones. A path is queued at
+/// most once and never sent twice at the same time: adding a path already waiting updates its
+/// row; adding one in flight marks it dirty, and it is queued once more when that transfer ends.
+/// A worker with nothing to take waits on a continuation, woken by new work, a finished job or
+/// the earliest backoff expiring: no polling, so an idle daemon costs nothing. `take` returns nil
+/// after `stop`, or (for a one-shot sync, not `continuous`) when nothing is left.
 /// While paused (the service rejected the key), only one probe job at a time is handed out.
 actor UploadScheduler {
     struct Job: Sendable {
         var record: FileRecord
         var due: ContinuousClock.Instant
-        var isLarge: Bool { record.size > UploadScheduler.largeFileBytes }
+        var isDelete: Bool { record.state == .deleting }
+        var isLarge: Bool { !isDelete && record.size > UploadScheduler.largeFileBytes }
+        var key: String { UploadScheduler.key(record) }
     }
 
     /// Above this a file counts as large: at 50 MB/s it holds a worker for a fifth of a second or more.
     static let largeFileBytes: Int64 = 8 * 1024 * 1024
 
-    /// Jobs due now, first in first out, small and large apart; `*Head` is the next to take.
-    private var readySmall: [Job] = []
+    /// Keys due now, first in first out, small and large apart; `*Head` is the next to take. A key
+    /// whose row left `waiting` meanwhile (taken through another entry, or forgotten) is skipped.
+    private var readySmall: [Entry] = []
     private var readySmallHead = 0
-    private var readyLarge: [Job] = []
+    private var readyLarge: [Entry] = []
     private var readyLargeHead = 0
-    /// Jobs backing off until their due time (few, compared with the ready ones).
-    private var delayed: [Job] = []
-    /// "folder/path" of every job waiting (ready or delayed), so `contains` is a lookup, not a scan.
-    private var queued: Set<String> = []
-    private var inFlight = 0
+    /// Keys backing off until their due time (few, compared with the ready ones).
+    private var delayed: [Entry] = []
+    /// The latest row of every key waiting (ready or delayed): membership is a lookup, not a scan.
+    private var waiting: [String: FileRecord] = [:]
+    /// What is being sent now: key → size.
+    private var running: [String: Int64] = [:]
+    /// The rows being sent now, by key (what a plan compares a fresh stat with).
+    private var sendingRecords: [String: FileRecord] = [:]
+    /// Keys that changed while in flight: queued again (with this row) when the transfer ends.
+    private var dirty: [String: (record: FileRecord, delay: Duration)] = [:]
     private var largeInFlight = 0
     private let maxLarge: Int
-    private let deadline: ContinuousClock.Instant?
     private var stopped = false
     private let continuous: Bool
     private let clock = ContinuousClock()
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var timer: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
+    /// How long a failing file is retried, counted from its first failure (nil: for ever).
+    private let retryFor: Duration?
+    private var firstFailure: [String: ContinuousClock.Instant] = [:]
     /// Why uploads are paused, if they are; a probe goes out at `probeAt`.
     private(set) var pauseReason: String?
     private var probeAt: ContinuousClock.Instant?
@@ -41,25 +54,75 @@ actor UploadScheduler {
     private var pauseCount = 0
     /// Set by an operator (`jigsync pause`): nothing is handed out, not even probes, until `release()`.
     private(set) var heldReason: String?
-    /// What is being sent now: "folder/path" → size.
-    private var running: [String: Int64] = [:]
 
-    init(workers: Int, deadline: ContinuousClock.Instant?, continuous: Bool = false) {
-        maxLarge = max(1, workers / 2)
-        self.deadline = deadline
-        self.continuous = continuous
+    private struct Entry {
+        var key: String
+        var due: ContinuousClock.Instant
+        var isLarge: Bool
     }
 
+    init(workers: Int, continuous: Bool = false, retryFor: Duration? = nil) {
+        maxLarge = max(1, workers / 2)
+        self.continuous = continuous
+        self.retryFor = retryFor
+    }
+
+    static func key(_ record: FileRecord) -> String { record.folder + "/" + record.path }
+
+    /// Queues `record` to be sent after `delay` (or updates the queued row of the same path).
     func add(_ record: FileRecord, after delay: Duration = .zero) {
-        let job = Job(record: record, due: clock.now + delay)
-        queued.insert(Self.key(record.folder, record.path))
-        if delay > .zero { delayed.append(job) } else { enqueueReady(job) }
+        let key = Self.key(record)
+        if running[key] != nil {
+            dirty[key] = (record, delay)
+            return
+        }
+        let isNew = waiting.updateValue(record, forKey: key) == nil
+        guard isNew else { return }   // already queued: the newer row is what will be sent
+        let isLarge = record.state != .deleting && record.size > Self.largeFileBytes
+        let entry = Entry(key: key, due: clock.now + delay, isLarge: isLarge)
+        if delay > .zero { delayed.append(entry) } else { enqueueReady(entry) }
+        wakeAll()
+    }
+
+    /// Queues a row a plan found due, unless the same content (same stat) is being sent right now.
+    /// Returns whether it was queued (the planner writes the row only then).
+    func offer(_ record: FileRecord) -> Bool {
+        let key = Self.key(record)
+        if let sending = sendingRecords[key], sending.matches(record.stat) { return false }
+        add(record)
+        return true
+    }
+
+    /// Queues a failed attempt again after `delay`, unless the file has been failing for longer
+    /// than `retryFor` (a one-shot sync gives up on it then; its row stays due). Returns whether
+    /// it was queued.
+    func retry(_ record: FileRecord, after delay: Duration) -> Bool {
+        let key = Self.key(record)
+        let first = firstFailure[key] ?? clock.now
+        firstFailure[key] = first
+        if let retryFor, clock.now + delay - first > retryFor { return false }
+        add(record, after: delay)
+        return true
+    }
+
+    /// A path went through: its failures are forgotten.
+    func succeeded(_ record: FileRecord) {
+        firstFailure.removeValue(forKey: Self.key(record))
+    }
+
+    /// Drops every queued job of `folder` (a reload removed it); transfers in flight finish.
+    func forget(folder: FolderID) {
+        let prefix = folder.path + "/"
+        for key in waiting.keys where key.hasPrefix(prefix) { waiting.removeValue(forKey: key) }
+        for key in dirty.keys where key.hasPrefix(prefix) { dirty.removeValue(forKey: key) }
         wakeAll()
     }
 
     /// Ends every `take` (shutdown, or a rejected key in a one-shot sync).
     func stop() {
         stopped = true
+        timer?.task.cancel()
+        timer = nil
         wakeAll()
     }
 
@@ -76,7 +139,7 @@ actor UploadScheduler {
         return (probeAfter, started)
     }
 
-    /// An upload went through: the pause (if any) is over.
+    /// A request went through: the pause (if any) is over.
     func resume() {
         guard pauseReason != nil else { return }
         pauseReason = nil
@@ -86,31 +149,28 @@ actor UploadScheduler {
         wakeAll()
     }
 
-    /// Jobs waiting plus in flight.
+    /// Jobs waiting (ready, backing off, or due again after their transfer) and in flight.
     func depth() -> (waiting: Int, inFlight: Int) {
-        (readySmall.count - readySmallHead + readyLarge.count - readyLargeHead + delayed.count, inFlight)
+        (waiting.count + dirty.count, running.count)
     }
 
-    /// Whether a job for this row is already queued or backing off (to avoid queuing it twice).
+    /// Whether this path is queued, backing off or in flight.
     func contains(folder: String, path: String) -> Bool {
-        queued.contains(Self.key(folder, path))
+        let key = folder + "/" + path
+        return waiting[key] != nil || running[key] != nil
     }
 
-    /// The records still waiting (for the summary of a run that ran out of time).
-    func remaining() -> [FileRecord] {
-        (readySmall[readySmallHead...] + readyLarge[readyLargeHead...] + delayed).map(\.record)
-    }
+    /// The records still waiting (for the summary of a run that ended).
+    func remaining() -> [FileRecord] { Array(waiting.values) + dirty.values.map(\.record) }
 
     func take() async -> Job? {
         while !stopped {
             let now = clock.now
-            if let deadline, now >= deadline { return nil }
             promoteDelayed(now: now)
             var wake = delayed.map(\.due).min()
             if heldReason != nil {
                 // Held by an operator: wait for release().
-            } else if let reason = pauseReason {
-                _ = reason
+            } else if pauseReason != nil {
                 if !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
                     probeInFlight = true
                     return started(job)
@@ -119,15 +179,11 @@ actor UploadScheduler {
             } else if let job = nextReady() {
                 return started(job)
             }
-            let readyCount = readySmall.count - readySmallHead + readyLarge.count - readyLargeHead
-            if !continuous && readyCount == 0 && delayed.isEmpty && inFlight == 0 { return nil }
-            if let deadline { wake = min(wake ?? deadline, deadline) }
+            if !continuous && waiting.isEmpty && dirty.isEmpty && running.isEmpty { return nil }
             await waitForChange(until: wake)
         }
         return nil
     }
-
-    private static func key(_ folder: String, _ path: String) -> String { folder + "/" + path }
 
     /// Holds every upload back until `release()` (an operator's `jigsync pause`).
     func hold(_ reason: String) {
@@ -146,11 +202,19 @@ actor UploadScheduler {
     func inFlightJobs() -> [String: Int64] { running }
 
     private func started(_ job: Job) -> Job {
-        queued.remove(Self.key(job.record.folder, job.record.path))
-        running[Self.key(job.record.folder, job.record.path)] = job.record.size
-        inFlight += 1
+        running[job.key] = job.record.size
+        sendingRecords[job.key] = job.record
         if job.isLarge { largeInFlight += 1 }
         return job
+    }
+
+    func finished(_ job: Job) {
+        running.removeValue(forKey: job.key)
+        sendingRecords.removeValue(forKey: job.key)
+        if job.isLarge { largeInFlight -= 1 }
+        probeInFlight = false
+        if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
+        wakeAll()
     }
 
     /// Suspends until `add`, `finished`, `stop`, `pause`/`resume`, or `until` passes.
@@ -159,7 +223,7 @@ actor UploadScheduler {
             timer?.task.cancel()
             let clock = self.clock
             timer = (until, Task { [weak self] in
-                try? await Task.sleep(until: until, clock: clock)
+                do { try await Task.sleep(until: until, clock: clock) } catch { return }
                 await self?.timerFired()
             })
         }
@@ -177,54 +241,53 @@ actor UploadScheduler {
         for waiter in woken { waiter.resume() }
     }
 
-    private func enqueueReady(_ job: Job) {
-        if job.isLarge { readyLarge.append(job) } else { readySmall.append(job) }
+    private func enqueueReady(_ entry: Entry) {
+        if entry.isLarge { readyLarge.append(entry) } else { readySmall.append(entry) }
     }
 
     private func promoteDelayed(now: ContinuousClock.Instant) {
         guard !delayed.isEmpty else { return }
-        var still: [Job] = []
-        for job in delayed.sorted(by: { $0.due < $1.due }) {
-            if job.due <= now { enqueueReady(job) } else { still.append(job) }
+        var still: [Entry] = []
+        for entry in delayed.sorted(by: { $0.due < $1.due }) {
+            if entry.due <= now { enqueueReady(entry) } else { still.append(entry) }
         }
         delayed = still
     }
 
     /// The earlier-due of the next small and the next large job; large ones only while fewer than
-    /// half the workers carry one.
+    /// half the workers carry one. Entries whose key is no longer waiting are dropped on the way.
     private func nextReady() -> Job? {
-        let small = readySmallHead < readySmall.count ? readySmall[readySmallHead] : nil
-        let large = readyLargeHead < readyLarge.count && largeInFlight < maxLarge ? readyLarge[readyLargeHead] : nil
-        let takeLarge: Bool
-        switch (small, large) {
-        case (nil, nil): return nil
-        case (_?, nil): takeLarge = false
-        case (nil, _?): takeLarge = true
-        case (let s?, let l?): takeLarge = l.due < s.due
+        while true {
+            let small = readySmallHead < readySmall.count ? readySmall[readySmallHead] : nil
+            let large = readyLargeHead < readyLarge.count && largeInFlight < maxLarge ? readyLarge[readyLargeHead] : nil
+            let takeLarge: Bool
+            switch (small, large) {
+            case (nil, nil): return nil
+            case (_?, nil): takeLarge = false
+            case (nil, _?): takeLarge = true
+            case (let s?, let l?): takeLarge = l.due < s.due
+            }
+            let entry: Entry
+            if takeLarge {
+                entry = large!
+                readyLargeHead += 1
+                compact(&readyLarge, &readyLargeHead)
+            } else {
+                entry = small!
+                readySmallHead += 1
+                compact(&readySmall, &readySmallHead)
+            }
+            // A key in flight is never started twice; it was re-queued through `dirty` instead.
+            guard running[entry.key] == nil, let record = waiting.removeValue(forKey: entry.key) else { continue }
+            return Job(record: record, due: entry.due)
         }
-        if takeLarge {
-            readyLargeHead += 1
-            compact(&readyLarge, &readyLargeHead)
-            return large
-        }
-        readySmallHead += 1
-        compact(&readySmall, &readySmallHead)
-        return small
     }
 
-    /// Drops taken jobs once they are most of the array, so memory follows the queue's length.
-    private func compact(_ queue: inout [Job], _ head: inout Int) {
+    /// Drops taken entries once they are most of the array, so memory follows the queue's length.
+    private func compact(_ queue: inout [Entry], _ head: inout Int) {
         if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)
             head = 0
         }
-    }
-
-    func finished(_ job: Job) {
-        running.removeValue(forKey: Self.key(job.record.folder, job.record.path))
-        inFlight -= 1
-        if job.isLarge { largeInFlight -= 1 }
-        probeInFlight = false
-        wakeAll()
     }
 }

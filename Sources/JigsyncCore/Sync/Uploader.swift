@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 
-/// One upload worker: takes due jobs, sends them, and records the outcome in the ledger.
+/// One worker: takes due jobs (uploads and remote deletes), sends them, and records the outcome
+/// in the ledger.
 struct Uploader: Sendable {
     let engine: SyncEngine
     let scheduler: UploadScheduler
@@ -9,12 +10,12 @@ struct Uploader: Sendable {
 
     func run(folders: OpenFolders) async {
         while let job = await scheduler.take() {
-            guard let folder = folders[job.record.folder] else {
-                // The folder is gone (root removed): the row stays due for when it is back.
-                await scheduler.finished(job)
-                continue
+            if job.isDelete {
+                await RemoteDelete(engine: engine, scheduler: scheduler).send(job, folder: folders[job.record.folder])
+            } else if let folder = folders[job.record.folder] {
+                await send(job, folder: folder)
             }
-            await send(job, folder: folder)
+            // (An upload whose folder is gone stays due in the ledger; the folder's return re-plans it.)
             await scheduler.finished(job)
         }
     }
@@ -29,9 +30,7 @@ struct Uploader: Sendable {
             file = try await FSQueue.run { () throws(FSError) in try folder.openForReading(relative) }
         } catch {
             if error.code == ENOENT {
-                record.state = .deleted
-                record.lastError = "no longer in the folder (the remote copy is kept)"
-                engine.ledger.save(record)
+                await vanished(record)
                 return
             }
             fail(&record, reason: error.reason, status: nil)
@@ -59,6 +58,7 @@ struct Uploader: Sendable {
             defer { board.remove(key) }
             let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
             await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
+            await scheduler.resume()
             // The file must still be the one that was sent: same inode, size and times at its path.
             let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }
             guard let now, !now.contentMayDiffer(from: file.openedStat) else {
@@ -79,7 +79,7 @@ struct Uploader: Sendable {
             record.attempts = 0
             record.nextAttemptAt = nil
             engine.ledger.save(record)
-            await scheduler.resume()
+            await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
             engine.logger.debug("uploaded \(fullPath) as \(record.key) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
@@ -87,6 +87,21 @@ struct Uploader: Sendable {
         } catch {
             // Cancelled while waiting for the rate limiter: still due.
             record.state = .pending
+            engine.ledger.save(record)
+        }
+    }
+
+    /// The file went away before it could be opened: the delete policy decides what is owed.
+    private func vanished(_ record: FileRecord) async {
+        var record = record
+        if record.uploadedSHA256 != nil && engine.deletes.deletesRemote(FolderID(record.folder)) {
+            record.state = .deleting
+            record.lastError = "deleted from the folder; the remote delete is due"
+            engine.ledger.save(record)
+            await scheduler.add(record, after: RemoteDeletes.delay)
+        } else {
+            record.state = .deleted
+            record.lastError = "no longer in the folder (the remote copy is kept)"
             engine.ledger.save(record)
         }
     }
@@ -100,11 +115,15 @@ struct Uploader: Sendable {
             let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
             record.state = .pending
             record.lastError = error.description
-            record.nextAttemptAt = Int64(Date().timeIntervalSince1970 * 1000) + delay.components.seconds * 1000
-                + delay.components.attoseconds / 1_000_000_000_000_000
+            record.nextAttemptAt = Self.wallMilliseconds(after: delay)
             engine.ledger.save(record)
-            if error.disposition == .retryLater { await scheduler.add(record, after: delay) }
-            engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
+            guard error.disposition == .retryLater else { return }   // cancelled: shutting down, the row stays due
+            if await scheduler.retry(record, after: delay) {
+                engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
+            } else {
+                await tally.gaveUp(fullPath, error.description)
+                engine.logger.warning("\(fullPath): \(error); still failing after the retry period, left due")
+            }
         case .fileChanged:
             record.state = .pending
             record.lastError = error.message
@@ -119,25 +138,29 @@ struct Uploader: Sendable {
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"
             engine.ledger.save(record)
         case .fixConfiguration:
-            // Every other file would fail the same way: nothing is marked failed. A one-shot sync
-            // stops; the daemon pauses and probes with one file per backoff period.
             record.state = .pending
             record.lastError = error.description
             engine.ledger.save(record)
             await scheduler.add(record)
-            if engine.settings.pauseWhenRejected {
-                let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
-                _ = await tally.rejected(error.description)   // after the pause, so the status it triggers shows it
-                if started {
-                    engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
-                } else {
-                    engine.logger.info("still rejected; next probe in \(probeAfter)")
-                }
+            await Self.rejected(error, engine: engine, scheduler: scheduler, tally: tally)
+        }
+    }
+
+    /// Every other request would fail the same way: nothing is marked failed. A one-shot sync
+    /// stops; the daemon pauses and probes with one request per backoff period.
+    static func rejected(_ error: StoreError, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally?) async {
+        if engine.settings.pauseWhenRejected {
+            let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
+            _ = await tally?.rejected(error.description)   // after the pause, so the status it triggers shows it
+            if started {
+                engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
             } else {
-                let first = await tally.rejected(error.description)
-                await scheduler.stop()
-                if first { engine.logger.error("\(error)") }
+                engine.logger.info("still rejected; next probe in \(probeAfter)")
             }
+        } else {
+            let first = await tally?.rejected(error.description) ?? true
+            await scheduler.stop()
+            if first { engine.logger.error("\(error)") }
         }
     }
 
@@ -147,5 +170,11 @@ struct Uploader: Sendable {
         record.lastHTTPStatus = status
         record.nextAttemptAt = nil
         engine.ledger.save(record)
+    }
+
+    /// Unix milliseconds `delay` from now, for the row's next-attempt time (read by people).
+    static func wallMilliseconds(after delay: Duration) -> Int64 {
+        Int64(Date().timeIntervalSince1970 * 1000) + delay.components.seconds * 1000
+            + delay.components.attoseconds / 1_000_000_000_000_000
     }
 }

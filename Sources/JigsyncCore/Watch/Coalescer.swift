@@ -47,8 +47,8 @@ public struct Coalescer: Sendable {
 
 /// A path beneath one of the watched folders.
 public struct WatchedPath: Hashable, Sendable {
-    /// Index of the folder in the daemon's list.
-    public var folder: Int
+    /// The folder it is in.
+    public var folder: FolderID
     /// Relative path, `/`-separated.
     public var path: String
 }

@@ -4,78 +4,113 @@ import Logging
 
 /// Watches folders recursively with inotify and tells the engine which paths to look at.
 ///
-/// Its own thread blocks in `poll()` on the inotify descriptor and an eventfd (for stop), with a
-/// timeout only while the coalescer holds paths that are not due yet; idle, it sleeps until the
-/// kernel has something. It only translates: what to do is the engine's business.
+/// Its own thread sets the watches (a walk of every folder), reports what could not be watched,
+/// then blocks in `poll()` on the inotify descriptor and an eventfd (for stop), with a timeout
+/// only while the coalescer holds paths that are not due yet; idle, it sleeps until the kernel has
+/// something. It only translates: what to do is the engine's business. Each watcher is one
+/// generation: its batches carry the number, so the daemon can drop those of a replaced watcher.
 ///
 /// `@unchecked Sendable`: the watch tables and the coalescer are touched only on the watcher's
-/// thread, after `start()` (which runs before that thread exists).
+/// thread; `stopped` is guarded by `stopLock`.
 public final class Watcher: @unchecked Sendable {
     public struct Root: Sendable {
+        public var id: FolderID
         public var path: String
         public var device: UInt64
-        public init(path: String, device: UInt64) {
+        public init(id: FolderID, path: String, device: UInt64) {
+            self.id = id
             self.path = path
             self.device = device
         }
     }
 
+    /// This watcher's generation, stamped on every batch it delivers.
+    public let generation: Int
     private let inotify: Inotify
-    private var roots: [Root]
+    private var roots: [FolderID: Root]
+    private let rootOrder: [FolderID]
     private var coalescer: Coalescer
-    private let deliver: @Sendable ([WatchSignal]) -> Void
+    private let deliver: @Sendable (WatchBatch) -> Void
     private let logger: Logger
-    private var thread: Thread?
     private let stopping = ManagedAtomicFlag()
+    private let stopLock = NSLock()
+    /// Resumed when the thread has ended (set by `stop()`; nil until then).
+    private var stopped: CheckedContinuation<Void, Never>?
+    private var threadEnded = false
 
     /// Watch descriptor → the directory it watches.
     private var directories: [Int32: WatchedPath] = [:]
     private var watchOfDirectory: [WatchedPath: Int32] = [:]
     /// Watches on the parents of the roots: wd → the folders whose root is an entry there.
-    private var parentWatches: [Int32: [Int]] = [:]
+    private var parentWatches: [Int32: [FolderID]] = [:]
     /// Watches this watcher removed: events already queued for them are expected, not a loss.
     private var retired: Set<Int32> = []
     /// Folders whose root is gone.
-    private var goneRoots: Set<Int> = []
+    private var goneRoots: Set<FolderID> = []
     /// Directory `MOVED_FROM`s waiting for their `MOVED_TO` within the same read.
     private var pendingMoves: [UInt32: WatchedPath] = [:]
 
     /// - Parameter deliver: called on the watcher's thread with signals in order; it must not block.
-    public init(roots: [Root], settle: Duration = Coalescer.defaultSettle, quiet: Duration = Coalescer.defaultQuiet,
-                logger: Logger, deliver: @escaping @Sendable ([WatchSignal]) -> Void) throws(WatchError) {
+    public init(roots: [Root], generation: Int = 0, settle: Duration = Coalescer.defaultSettle,
+                quiet: Duration = Coalescer.defaultQuiet,
+                logger: Logger, deliver: @escaping @Sendable (WatchBatch) -> Void) throws(WatchError) {
         inotify = try Inotify()
-        self.roots = roots
+        self.generation = generation
+        self.roots = Dictionary(roots.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        rootOrder = roots.map(\.id)
         coalescer = Coalescer(settle: settle, quiet: quiet)
         self.deliver = deliver
         self.logger = logger
     }
 
-    /// Sets a watch on every directory of every folder, then starts the thread. Returns the
-    /// signals for parts that could not be watched.
-    @discardableResult
-    public func start() -> [WatchSignal] {
+    /// Starts the thread, which sets a watch on every directory of every folder (off the
+    /// cooperative pool: a walk can take seconds), then watches. Returns, once the watches are
+    /// set, the signals for parts that could not be watched.
+    public func start() async -> [WatchSignal] {
+        await withCheckedContinuation { (ready: CheckedContinuation<[WatchSignal], Never>) in
+            // The thread holds the watcher only while it runs: nothing keeps it alive after `stop()`.
+            let thread = Thread { [self] in
+                ready.resume(returning: watchEverything())
+                run()
+                let waiter = stopLock.withLock { () -> CheckedContinuation<Void, Never>? in
+                    threadEnded = true
+                    defer { stopped = nil }
+                    return stopped
+                }
+                waiter?.resume()
+            }
+            thread.name = "jigsync-watch"
+            thread.start()
+        }
+    }
+
+    /// On the watcher's thread: the watches of every folder and of the roots' parents.
+    private func watchEverything() -> [WatchSignal] {
         var problems: [WatchSignal] = []
-        for index in roots.indices {
-            watchParent(of: index)
+        for id in rootOrder {
+            watchParent(of: id)
             var s = stat()
-            if lstat(roots[index].path, &s) != 0 {
-                goneRoots.insert(index)   // an optional folder not there yet: its parent watch brings it in
+            if lstat(roots[id]!.path, &s) != 0 {
+                goneRoots.insert(id)   // an optional folder not there yet: its parent watch brings it in
                 continue
             }
-            problems += watchTree(WatchedPath(folder: index, path: ""))
+            problems += watchTree(WatchedPath(folder: id, path: ""))
         }
-        let thread = Thread { [self] in run() }
-        thread.name = "jigsync-watch"
-        self.thread = thread
-        thread.start()
         return problems
     }
 
-    /// Stops the thread and waits for it.
-    public func stop() {
+    /// Stops the thread and waits for it to end; the inotify instance and its watches are
+    /// released with the watcher.
+    public func stop() async {
         stopping.set()
         inotify.wake()
-        while let thread, !thread.isFinished { usleep(1000) }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let ended = stopLock.withLock { () -> Bool in
+                if !threadEnded { stopped = done }
+                return threadEnded
+            }
+            if ended { done.resume() }
+        }
     }
 
     /// How many directories are watched.
@@ -97,7 +132,7 @@ public final class Watcher: @unchecked Sendable {
             for event in events { handle(event, into: &signals) }
             signals += expirePendingMoves()
             signals += coalescer.takeDue(at: .now).map { .path($0) }
-            if !signals.isEmpty { deliver(signals) }
+            if !signals.isEmpty { deliver(WatchBatch(generation: generation, signals: signals)) }
         }
     }
 
@@ -144,7 +179,7 @@ public final class Watcher: @unchecked Sendable {
             coalescer.note(path, .settled, at: now)
         } else if event.kind.contains(.created) {
             // A new hard link or a linked O_TMPFILE gets no close: a name with several links is complete.
-            let full = roots[path.folder].path + "/" + path.path
+            let full = (roots[path.folder]?.path ?? "") + "/" + path.path
             var s = stat()
             let complete = lstat(full, &s) == 0 && (s.st_nlink > 1 || s.st_mode & S_IFMT != S_IFREG)
             coalescer.note(path, complete ? .settled : .writing, at: now)
@@ -183,23 +218,25 @@ public final class Watcher: @unchecked Sendable {
         }
     }
 
-    private func rootGone(_ folder: Int, into signals: inout [WatchSignal]) {
+    private func rootGone(_ folder: FolderID, into signals: inout [WatchSignal]) {
         guard goneRoots.insert(folder).inserted else { return }
         for (_, wd) in unmap(subtree: WatchedPath(folder: folder, path: "")) { retire(wd) }
-        signals.append(.rootGone(folder: folder))
+        signals.append(.rootGone(folder))
     }
 
-    private func watchParent(of folder: Int) {
-        let parent = (roots[folder].path as NSString).deletingLastPathComponent
+    private func watchParent(of folder: FolderID) {
+        guard let root = roots[folder] else { return }
+        let parent = (root.path as NSString).deletingLastPathComponent
         guard let wd = try? inotify.addWatch(parent.isEmpty ? "/" : parent, mask: Inotify.parentMask) else {
-            logger.warning("cannot watch \(parent): a removal of \(roots[folder].path) is noticed only by the backstop rescan")
+            logger.warning("cannot watch \(parent): a removal of \(root.path) is noticed only by the backstop rescan")
             return
         }
         parentWatches[wd, default: []].append(folder)
     }
 
-    private func rootParentEvent(_ event: InotifyEvent, folder: Int, into signals: inout [WatchSignal]) {
-        let rootName = (roots[folder].path as NSString).lastPathComponent
+    private func rootParentEvent(_ event: InotifyEvent, folder: FolderID, into signals: inout [WatchSignal]) {
+        guard let root = roots[folder] else { return }
+        let rootName = (root.path as NSString).lastPathComponent
         guard event.kind.contains(.isDirectory), String(decoding: event.name, as: UTF8.self) == rootName else { return }
         if event.kind.contains(.deleted) || event.kind.contains(.movedFrom) {
             rootGone(folder, into: &signals)
@@ -207,22 +244,23 @@ public final class Watcher: @unchecked Sendable {
         }
         guard event.kind.contains(.created) || event.kind.contains(.movedTo), goneRoots.contains(folder) else { return }
         var s = stat()
-        guard lstat(roots[folder].path, &s) == 0 else { return }
+        guard lstat(root.path, &s) == 0 else { return }
         goneRoots.remove(folder)
-        roots[folder].device = UInt64(s.st_dev)
+        roots[folder]?.device = UInt64(s.st_dev)
         signals += watchTree(WatchedPath(folder: folder, path: ""))
-        signals.append(.rootBack(folder: folder))
+        signals.append(.rootBack(folder))
     }
 
     // MARK: watch tables
 
     /// Watches `top` and every directory beneath it.
     private func watchTree(_ top: WatchedPath) -> [WatchSignal] {
-        let base = top.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + top.path
-        for relative in FolderWalker.directories(at: base, device: roots[top.folder].device) {
+        guard let root = roots[top.folder] else { return [] }
+        let base = top.path.isEmpty ? root.path : root.path + "/" + top.path
+        for relative in FolderWalker.directories(at: base, device: root.device) {
             let path = WatchedPath(folder: top.folder, path: Self.join(top.path, relative))
             do {
-                let wd = try inotify.addWatch(path.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + path.path)
+                let wd = try inotify.addWatch(path.path.isEmpty ? root.path : root.path + "/" + path.path)
                 if let old = directories[wd], old != path { watchOfDirectory.removeValue(forKey: old) }
                 directories[wd] = path
                 watchOfDirectory[path] = wd
@@ -231,14 +269,14 @@ public final class Watcher: @unchecked Sendable {
             } catch {
                 var reason = error.description
                 if error.isLimit {
-                    let needed = roots.map { FolderWalker.directories(at: $0.path, device: $0.device).count }.reduce(0, +)
+                    let needed = roots.values.map { FolderWalker.directories(at: $0.path, device: $0.device).count }.reduce(0, +)
                     let current = (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
                         .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                     reason = "the inotify watch limit is reached: raise fs.inotify.max_user_watches from \(current) to at least \(needed + 1024) "
                         + "(these folders hold \(needed) directories; other programs' watches count too)"
                 }
-                logger.error("\(top.path.isEmpty ? roots[top.folder].path : roots[top.folder].path + "/" + top.path): \(reason); that part is covered by periodic rescans only")
-                return [.unwatched(folder: top.folder, reason: reason)]
+                logger.error("\(base): \(reason); that part is covered by periodic rescans only")
+                return [.unwatched(top.folder, reason: reason)]
             }
         }
         return []

@@ -24,20 +24,32 @@ final class DaemonHarness {
 
     /// Starts the daemon and waits until it owns the ledger and has set its watches.
     /// - Parameter folders: what names the folders (default: `--folder` with the harness's tree).
-    func start(_ extra: [String] = [], folders: [String]? = nil, environment extraEnvironment: [String: String] = [:]) throws {
+    /// - Parameter wrapper: a command that execs the daemon (`unshare …`); its pid becomes the daemon's.
+    func start(_ extra: [String] = [], folders: [String]? = nil, environment extraEnvironment: [String: String] = [:],
+               wrapper: [String] = []) throws {
         let process = Process()
-        process.executableURL = Products.jigsync
         // The client-side rate limit is lifted: tests measure behaviour, not the API's 50/s.
-        process.arguments = ["run"] + (folders ?? ["--folder", tree.path]) + ["--ledger", ledger, "--rate-limit", "100000", "--log-level", "debug"] + extra
+        let arguments = ["run"] + (folders ?? ["--folder", tree.path]) + ["--ledger", ledger, "--rate-limit", "100000", "--log-level", "debug"] + extra
+        if let command = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(wrapper.dropFirst()) + [Products.jigsync.path] + arguments
+        } else {
+            process.executableURL = Products.jigsync
+            process.arguments = arguments
+        }
         process.environment = emulator.clientEnvironment.merging(extraEnvironment) { $1 }
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
-        handle.seekToEndOfFile()
+        let startOffset = Int(handle.seekToEndOfFile())
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
         self.process = process
-        try waitUntilSync(timeout: .seconds(30)) { (try? String(contentsOf: log, encoding: .utf8))?.contains("watching") == true }
+        // This start's own line (a restart appends to the same log).
+        try waitUntilSync(timeout: .seconds(30)) {
+            guard let data = try? Data(contentsOf: log), data.count > startOffset else { return false }
+            return String(decoding: data[startOffset...], as: UTF8.self).contains("watching")
+        }
     }
 
     /// SIGTERM, then the exit status.

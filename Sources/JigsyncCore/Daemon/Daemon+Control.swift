@@ -1,0 +1,98 @@
+import Foundation
+
+/// The daemon's side of the control socket: `status`, `retry`, `pause`, `resume` are answered
+/// on the client's task, beside the event loop; a `reload` goes through the loop.
+extension Daemon {
+    func startControlSocket() -> ControlServer? {
+        guard let path = settings.controlSocket else { return nil }
+        do {
+            let server = try ControlServer(path: path) { [weak self] request in
+                await self?.answer(request) ?? .refused("the daemon is stopping")
+            }
+            server.start()
+            ledger.setOwnerSocket(path)
+            return server
+        } catch {
+            logger.warning("no control socket: \(error); status and retry read the ledger directly")
+            return nil
+        }
+    }
+
+    /// Answers one control request (on a control client's task, beside the loop; a reload goes
+    /// through the loop).
+    func answer(_ request: ControlRequest) async -> ControlResponse {
+        switch request.command {
+        case .status:
+            return ControlResponse(live: await liveStatus())
+        case .retry:
+            do {
+                let queued = try await retry(request)
+                reporter.changed()
+                return ControlResponse(queued: queued)
+            } catch {
+                return .refused("\(error)")
+            }
+        case .pause:
+            await scheduler.hold("held by `jigsync pause`; `jigsync resume` continues")
+            reporter.changed()
+            return ControlResponse()
+        case .resume:
+            await scheduler.release()
+            reporter.changed()
+            return ControlResponse()
+        case .reload:
+            return await withCheckedContinuation { continuation in
+                let reply = ReloadReply(continuation)
+                if case .terminated = input.yield(.reload(reply)) { reply.send(.refused("the daemon is stopping")) }
+            }
+        }
+    }
+
+    private func liveStatus() async -> LiveStatus {
+        let depth = await scheduler.depth()
+        let running = await scheduler.inFlightJobs()
+        let transfers = running.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }.map {
+            LiveStatus.Transfer(path: $0.key, size: $0.value, bytesSent: engine.progress[$0.key] ?? 0)
+        }
+        return LiveStatus(pid: getpid(), due: depth.waiting, uploading: depth.inFlight, inFlight: transfers,
+                          paused: await scheduler.pauseReason, held: await scheduler.heldReason,
+                          attention: await Self.snapshot(scheduler: scheduler, notes: notes, deletes: engine.deletes).attention)
+    }
+
+    private func retry(_ request: ControlRequest) async throws -> Int {
+        if request.deletes == true {
+            engine.deletes.release()
+            let queued = try await planner.requeueDeletes()
+            logger.notice("remote deletes released by `jigsync retry --deletes`: \(queued) queued")
+            return queued
+        }
+        var records: [FileRecord] = []
+        if let paths = request.paths {
+            for path in paths {
+                guard let (spec, relative) = planner.locate(path) else {
+                    throw ControlRefusal("\(path) is not in a watched folder")
+                }
+                _ = try await ledger.retry(folder: spec.path, paths: [relative])
+                if let record = try await ledger.record(folder: spec.path, path: relative) { records.append(record) }
+            }
+        } else {
+            let failed = try await ledger.records(inStates: [.failed])
+            _ = try await ledger.retry()
+            for record in failed {
+                if let fresh = try await ledger.record(folder: record.folder, path: record.path) { records.append(fresh) }
+            }
+        }
+        var queued = 0
+        for record in records where record.state == .pending && planner.spec(FolderID(record.folder)) != nil {
+            await scheduler.add(record)
+            queued += 1
+        }
+        return queued
+    }
+}
+
+/// A control request refused with a reason.
+struct ControlRefusal: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

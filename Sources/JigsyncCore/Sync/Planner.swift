@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+
+/// Turns what the file system shows into ledger rows and due work, for `sync` and `run` alike.
+///
+/// It asks the `Reconciler` for a plan (of a whole folder, a directory, or one path), writes the
+/// rows the plan changed, hands what is due to the scheduler, and applies the delete policy: a
+/// file gone from a folder whose policy deletes remote copies becomes a `deleting` row, and the
+/// scheduler sends its delete after `RemoteDeletes.delay`. Whatever is owed is ledger state first,
+/// so it survives a restart; the scheduler only holds what is due now.
+///
+/// `@unchecked Sendable`: `specs` is guarded by `lock` (the control thread reads it); everything
+/// else is immutable or itself thread-safe. Plans are applied from one task at a time (the
+/// daemon's event loop, or `sync`).
+public final class Planner: @unchecked Sendable {
+    let ledger: Ledger
+    let scheduler: UploadScheduler
+    let folders: OpenFolders
+    let deletes: RemoteDeletes
+    let maxSize: Int64
+    let logger: Logger
+    private let lock = NSLock()
+    private var specs: [FolderID: FolderSpec] = [:]
+
+    init(ledger: Ledger, scheduler: UploadScheduler, folders: OpenFolders, deletes: RemoteDeletes,
+         maxSize: Int64, logger: Logger) {
+        self.ledger = ledger
+        self.scheduler = scheduler
+        self.folders = folders
+        self.deletes = deletes
+        self.maxSize = maxSize
+        self.logger = logger
+    }
+
+    /// The folders planned for, with the daemon-wide delete policy for those that name none.
+    func setFolders(_ list: [FolderSpec], deleteByDefault: Bool) {
+        lock.withLock { specs = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }) }
+        deletes.setPolicy(Dictionary(list.map { ($0.id, $0.deletesRemote ?? deleteByDefault) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    /// The folder with this identity, if it is still configured.
+    func spec(_ id: FolderID) -> FolderSpec? { lock.withLock { specs[id] } }
+
+    /// The configured folder holding the absolute path `path`, and the path relative to it.
+    func locate(_ path: String) -> (FolderSpec, String)? {
+        lock.withLock {
+            for spec in specs.values where path.hasPrefix(spec.path + "/") {
+                return (spec, String(path.dropFirst(spec.path.count + 1)))
+            }
+            return nil
+        }
+    }
+
+    /// Reconciles a folder (or the directory `under` beneath it) and applies the plan.
+    @discardableResult
+    func reconcile(_ id: FolderID, under directory: String = "") async -> Reconciler.Plan? {
+        guard let spec = spec(id), let folder = folders[id.path] else { return nil }
+        do {
+            let known = try await ledger.records(folder: spec.path, under: directory)
+            let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(folder, known: known, under: directory)
+            for problem in plan.problems { logger.warning("\(problem)") }
+            await apply(plan, spec: spec)
+            return plan
+        } catch {
+            logger.warning("\(spec.path)/\(directory): \(error)")
+            return nil
+        }
+    }
+
+    /// Looks at one path (the daemon's answer to an event), and at every other name of the same
+    /// inode: a write through one name of a hard-linked file changes them all.
+    func reconcile(path watched: WatchedPath) async {
+        guard let spec = spec(watched.folder), let folder = folders[spec.path] else { return }
+        do {
+            let known = try await ledger.record(folder: spec.path, path: watched.path)
+            let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(path: watched.path, in: folder, known: known)
+            await apply(plan, spec: spec)
+            for record in plan.due where record.size > 0 {
+                for other in try await ledger.records(device: record.device, inode: record.inode)
+                where other.folder != record.folder || other.path != record.path {
+                    guard let otherSpec = self.spec(FolderID(other.folder)), let otherFolder = folders[other.folder] else { continue }
+                    let otherPlan = try await Reconciler(spec: otherSpec, maxSize: maxSize)
+                        .reconcile(path: other.path, in: otherFolder, known: other)
+                    await apply(otherPlan, spec: otherSpec)
+                }
+            }
+        } catch {
+            logger.warning("\(spec.path)/\(watched.path): \(error)")
+        }
+    }
+
+    /// A directory left the folder (deleted or moved out): every row beneath it is gone.
+    func directoryGone(_ watched: WatchedPath) async {
+        guard let spec = spec(watched.folder),
+              let known = try? await ledger.records(folder: spec.path, under: watched.path) else { return }
+        var plan = Reconciler.Plan()
+        let now = Reconciler.wallNanoseconds()
+        for (_, var record) in known where record.state != .deleted {
+            record.state = .deleted
+            record.lastError = "no longer in the folder (the remote copy is kept)"
+            record.examinedAt = now
+            plan.changedRecords.append(record)
+        }
+        await apply(plan, spec: spec)
+    }
+
+    /// Writes what a plan changed, queues what is due, and turns deletes into owed remote deletes
+    /// where the folder's policy says so.
+    func apply(_ plan: Reconciler.Plan, spec: FolderSpec) async {
+        var changed = plan.changedRecords
+        var owed: [FileRecord] = []
+        if deletes.deletesRemote(spec.id) {
+            for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {
+                changed[index].state = .deleting
+                changed[index].lastError = "deleted from the folder; the remote delete is due"
+                owed.append(changed[index])
+            }
+        }
+        ledger.save(changed)
+        var accepted: [FileRecord] = []
+        accepted.reserveCapacity(plan.due.count)
+        for record in plan.due where await scheduler.offer(record) { accepted.append(record) }
+        ledger.save(accepted)
+        for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
+    }
+
+    /// Queues again the remote deletes the ledger owes (after `jigsync retry --deletes`).
+    func requeueDeletes() async throws -> Int {
+        let rows = try await ledger.records(inStates: [.deleting])
+        var queued = 0
+        for record in rows where spec(FolderID(record.folder)) != nil {
+            await scheduler.add(record)
+            queued += 1
+        }
+        return queued
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The daemon core under the conditions of a forgotten service: a busy systemd, failing
+/// deletes, crashes, reloads under load, a dead server at shutdown, idle control clients.
+@Suite("Daemon core", .serialized)
+struct DaemonCoreTests {
+    @Test("a notify socket nobody reads (a busy PID 1) never stops the uploads")
+    func deafSystemd() async throws {
+        // Bound but never read: after net.unix.max_dgram_qlen datagrams a blocking sendto would hang.
+        let socketPath = TemporaryDirectory.make(prefix: "deaf").appending(path: "notify.sock").path
+        let deaf = try NotifyListener(path: socketPath)
+        let h = try DaemonHarness()
+        try h.start(environment: ["NOTIFY_SOCKET": socketPath])
+        for i in 0..<200 {
+            try h.write("burst/f\(i).txt", "file \(i)")
+            if i % 20 == 0 { try await Task.sleep(for: .milliseconds(100)) }   // many STATUS= changes
+        }
+        try await waitUntil(timeout: .seconds(10)) { try await h.emulator.listing().count == 200 }
+        let stored = try await h.emulator.listing()
+        for i in 0..<200 {
+            #expect(stored["burst/f\(i).txt"]?.sha256 == TestFiles.hex(Data("file \(i)".utf8).sha256Digest))
+        }
+        // And SIGTERM still ends it, though STOPPING=1 cannot be delivered at once.
+        #expect(h.stop() == 0)
+        withExtendedLifetime(deaf) {}
+    }
+
+    @Test("remote deletes are ledger state: sent despite 40 % failing deletes, and after kill -9")
+    func durableDeletes() async throws {
+        let h = try DaemonHarness()
+        try h.start(["--on-delete", "delete"])
+        for i in 0..<30 { try h.write("d/\(i).txt", "delete me \(i)") }
+        try await waitUntil { try await h.emulator.listing().count == 30 }
+        #expect(h.stop() == 0)
+
+        // The same store, now failing 40 % of requests.
+        let data = h.emulator.dataDirectory
+        let port = try #require(URL(string: h.emulator.baseURL)?.port)
+        h.emulator.stop()
+        let flaky = try EmulatorProcess(arguments: ["--port", String(port), "--rate-limit", "100000", "--fail-rate", "0.4", "--seed", "7"],
+                                        dataDirectory: data)
+        #expect(try await flaky.listing().count == 30)
+        try h.start(["--on-delete", "delete"])
+        for i in 0..<30 { try FileManager.default.removeItem(at: h.tree.appending(path: "d/\(i).txt")) }
+        try await waitUntil(timeout: .seconds(120)) { try await flaky.listing().isEmpty }
+        try await waitUntil { try h.summary()["deleted"] == 30 }
+        #expect(h.stop() == 0)
+        flaky.stop()
+
+        // kill -9 one second after a local delete (before the 2 s delay sends it): sent after the restart.
+        let steady = try EmulatorProcess(arguments: ["--port", String(port), "--rate-limit", "100000"], dataDirectory: data)
+        try h.start(["--on-delete", "delete"])
+        try h.write("private.txt", "a private file")
+        try await waitUntil { try await steady.listing()["private.txt"] != nil }
+        try FileManager.default.removeItem(at: h.tree.appending(path: "private.txt"))
+        try await waitUntil { try h.summary()["deleting"] == 1 }
+        try await Task.sleep(for: .seconds(1))
+        kill(try #require(h.process?.processIdentifier), SIGKILL)
+        h.process?.waitUntilExit()
+        #expect(try await steady.listing()["private.txt"] != nil, "the delete was not due yet when the daemon died")
+        try h.start(["--on-delete", "delete"])
+        try await waitUntil { try await steady.listing()["private.txt"] == nil }
+        try await waitUntil { try h.summary()["deleting"] == 0 }
+        #expect(h.stop() == 0)
+    }
+
+    @Test("a reload that removes a folder during a burst into it: no crash, no file under another folder's key")
+    func reloadUnderBurst() async throws {
+        let h = try DaemonHarness()
+        let a = h.root.appending(path: "a"), b = h.root.appending(path: "b")
+        for dir in [a, b] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        let config = h.root.appending(path: "config.yaml")
+        try "folders:\n  - path: \(a.path)\n    prefix: a\n  - path: \(b.path)\n    prefix: b\n".write(to: config, atomically: true, encoding: .utf8)
+        try h.start(folders: ["--config", config.path])
+        let pid = try #require(h.process?.processIdentifier)
+        for i in 0..<1500 {
+            try TestFiles.write("burst/\(i).txt", "b \(i)", in: b)
+            if i == 700 {
+                try "folders:\n  - path: \(a.path)\n    prefix: a\n".write(to: config, atomically: true, encoding: .utf8)
+                kill(pid, SIGHUP)
+            }
+        }
+        try TestFiles.write("after.txt", "a after the reload", in: a)
+        try await h.waitStored("a/after.txt", "a after the reload")
+        try TestFiles.write("ignored.txt", "b is not watched now", in: b)
+        try TestFiles.write("marker.txt", "marker", in: a)
+        try await h.waitStored("a/marker.txt", "marker")
+        #expect(h.process?.isRunning == true)
+        let stored = try await h.emulator.listing()
+        for (key, file) in stored {
+            if key.hasPrefix("a/") {
+                #expect(["a/after.txt", "a/marker.txt"].contains(key), "a file of b stored under a's prefix: \(key)")
+            } else {
+                #expect(key.hasPrefix("b/burst/"), "unexpected key \(key)")
+                let index = key.dropFirst("b/burst/".count).dropLast(".txt".count)
+                #expect(file.sha256 == TestFiles.hex(Data("b \(index)".utf8).sha256Digest), "\(key)")
+            }
+        }
+        #expect(stored["b/ignored.txt"] == nil)
+        #expect(h.stop() == 0)
+    }
+
+    @Test("130 reloads leak no inotify instance, and the daemon still watches afterwards")
+    func reloadsDoNotLeak() async throws {
+        let h = try DaemonHarness()
+        let config = h.root.appending(path: "config.yaml")
+        try "folders:\n  - path: \(h.tree.path)\n".write(to: config, atomically: true, encoding: .utf8)
+        try h.start(folders: ["--config", config.path])
+        let pid = try #require(h.process?.processIdentifier)
+        for _ in 0..<130 {
+            kill(pid, SIGHUP)
+            try await Task.sleep(for: .milliseconds(80))
+        }
+        try await waitUntil { h.logText.components(separatedBy: "configuration reloaded").count - 1 >= 130 }
+        let inotifyFDs = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").filter {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:inotify"
+        }
+        #expect(inotifyFDs.count == 1, "inotify instances held: \(inotifyFDs.count)")
+        try h.write("after-reloads.txt", "still watching")
+        try await h.waitStored("after-reloads.txt", "still watching")
+        #expect(h.stop() == 0)
+    }
+
+    @Test("--grace is enforced: a server that never answers does not hold SIGTERM")
+    func graceEnforced() async throws {
+        let h = try DaemonHarness(emulatorArguments: ["--latency-ms", "600000"])
+        try h.start(["--grace", "2s", "--workers", "2"])
+        for i in 0..<4 { try h.write("f\(i).txt", "never answered \(i)") }
+        try await waitUntil { h.logText.contains("initial reconcile done") }
+        try await Task.sleep(for: .milliseconds(500))   // the uploads are in flight, waiting for an answer
+        let started = ContinuousClock.now
+        #expect(h.stop() == 0)
+        let took = started.duration(to: .now)
+        #expect(took < .seconds(10), "SIGTERM took \(took) with --grace 2s")
+        let summary = try h.summary()
+        #expect(summary["uploading"] == 0)
+        #expect(summary["pending"] == 4)
+    }
+
+    @Test("idle control clients do not hold up pause or status, which answer within their timeout")
+    func controlClientsConcurrently() async throws {
+        let h = try DaemonHarness()
+        try h.start()
+        let socketPath = h.ledger + ".sock"
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0..<10 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in socketPath.utf8.enumerated() { raw[i] = b } }
+            let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            #expect(rc == 0)
+            idle.append(fd)
+        }
+        // Served one at a time, ten silent clients would hold a request for 10 × 2 s.
+        let started = ContinuousClock.now
+        let pause = try ProcessRun.run(Products.jigsync, ["pause", "--ledger", h.ledger])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        #expect(started.duration(to: .now) < .seconds(5))
+        let status = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger])
+        #expect(status.stdout.contains("live: 0 due"), "\(status.stdout)")
+        #expect(try ProcessRun.run(Products.jigsync, ["resume", "--ledger", h.ledger]).status == 0)
+        #expect(h.stop() == 0)
+    }
+}
+
+@Suite("Daemon core: watch limit")
+struct WatchLimitTests {
+    @Test("a folder over the watch limit is rescanned at the fallback interval, and status says so")
+    func overTheWatchLimit() async throws {
+        let h = try DaemonHarness()
+        for i in 0..<40 { try FileManager.default.createDirectory(at: h.tree.appending(path: "dir\(i)"), withIntermediateDirectories: true) }
+        // A user namespace of its own, with a watch limit of 20 (the machine's is untouched).
+        let limit = "echo 20 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\""
+        try h.start(["--fallback-rescan", "2s"], wrapper: ["/usr/bin/unshare", "--user", "--map-root-user", "sh", "-c", limit])
+        for i in 0..<40 { try h.write("dir\(i)/f.txt", "in dir \(i)") }
+        for i in 0..<40 { try await h.waitStored("dir\(i)/f.txt", "in dir \(i)", timeout: .seconds(15)) }
+        let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"])
+        #expect(check.status == 1, "\(check.stdout)")
+        #expect(check.stdout.contains("is not watched") && check.stdout.contains("rescanned every 2.0 seconds"), "\(check.stdout)")
+        #expect(h.stop() == 0)
+    }
+}
