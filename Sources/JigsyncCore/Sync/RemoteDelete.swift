@@ -8,6 +8,7 @@ import Logging
 struct RemoteDelete: Sendable {
     let engine: SyncEngine
     let scheduler: UploadScheduler
+    let tally: Tally
 
     func send(_ job: UploadScheduler.Job, folder: Folder?) async {
         // The ledger decides, not the job: the file may have come back, or a reload changed the policy.
@@ -23,19 +24,20 @@ struct RemoteDelete: Sendable {
         if let reason = engine.deletes.admit(UploadScheduler.key(record)) {
             record.lastError = "remote delete held: \(reason); `jigsync retry --deletes` lets it go"
             engine.ledger.save(record)
+            await tally.noteChange()
             return
         }
         do {
             try await engine.limiter.acquire()
             try await engine.client.delete(key: record.key)
             await scheduler.resume()
-            finish(&record, "deleted from the folder and from the store")
+            await finish(&record, "deleted from the folder and from the store")
             engine.logger.debug("deleted \(record.key) from the store (\(fullPath) was deleted)")
         } catch let error as StoreError {
             switch error.disposition {
             case .notFound:
                 await scheduler.resume()
-                finish(&record, "deleted from the folder; the store had no copy")
+                await finish(&record, "deleted from the folder; the store had no copy")
             case .fixConfiguration:
                 record.lastError = "remote delete: \(error.description)"
                 record.lastHTTPStatus = error.status
@@ -61,7 +63,7 @@ struct RemoteDelete: Sendable {
         }
     }
 
-    private func finish(_ record: inout FileRecord, _ note: String) {
+    private func finish(_ record: inout FileRecord, _ note: String) async {
         record.state = .deleted
         record.lastError = note
         record.uploadedSHA256 = nil
@@ -69,5 +71,6 @@ struct RemoteDelete: Sendable {
         record.attempts = 0
         record.nextAttemptAt = nil
         engine.ledger.save(record)
+        await tally.noteChange()
     }
 }

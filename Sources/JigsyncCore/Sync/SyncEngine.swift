@@ -186,6 +186,9 @@ actor Tally {
         report?(progress)
     }
 
+    /// Something an observer shows changed without a file finishing (a delete held or sent).
+    func noteChange() { report?(progress) }
+
     func gaveUp(_ path: String, _ reason: String) {
         if state.gaveUp.count < 10_000 { state.gaveUp.append((path, reason)) }
         progress.filesDone += 1

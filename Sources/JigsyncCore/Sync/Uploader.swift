@@ -11,7 +11,7 @@ struct Uploader: Sendable {
     func run(folders: OpenFolders) async {
         while let job = await scheduler.take() {
             if job.isDelete {
-                await RemoteDelete(engine: engine, scheduler: scheduler).send(job, folder: folders[job.record.folder])
+                await RemoteDelete(engine: engine, scheduler: scheduler, tally: tally).send(job, folder: folders[job.record.folder])
             } else if let folder = folders[job.record.folder] {
                 await send(job, folder: folder)
             }

@@ -137,6 +137,9 @@ struct DaemonCoreTests {
         let summary = try h.summary()
         #expect(summary["uploading"] == 0)
         #expect(summary["pending"] == 4)
+        // The emulator would wait out its own 10-minute answers on SIGTERM.
+        kill(h.emulator.process.processIdentifier, SIGKILL)
+        h.emulator.process.waitUntilExit()
     }
 
     @Test("idle control clients do not hold up pause or status, which answer within their timeout")
