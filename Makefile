@@ -3,6 +3,9 @@ SWIFT ?= swift
 PEER_VENV := .build/peer-venv
 
 # `make install [PREFIX=/usr/local] [DESTDIR=…] [BUILT=dir of built binaries]`
+# Release binaries link the Swift runtime and Foundation statically, so an installed jigsync needs
+# only libc, libcurl and libsqlite3 (and what they pull in), not a Swift toolchain.
+RELEASE_FLAGS := -c release --static-swift-stdlib
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR := $(PREFIX)/bin
@@ -11,7 +14,7 @@ MANDIR := $(PREFIX)/share/man/man1
 SHAREDIR := $(PREFIX)/share
 CONFDIR := /etc/jigsync
 
-.PHONY: deps test-deps build run test bench install
+.PHONY: deps test-deps build run test check-installed bench release release-emulator install install-emulator uninstall deb
 
 deps:
 	scripts/install-deps
@@ -26,35 +29,71 @@ test-deps: deps $(PEER_VENV)/bin/python
 build: deps
 	$(SWIFT) build
 
+# `make run [PORT=8787]`
 run: build
-	scripts/try-local
+	PORT=$(or $(PORT),8787) scripts/try-local
 
 # Serially: many tests run real processes and wait on them, and on 2 cores parallel tests starve
 # each other's timing (about 90 s either way).
+# Then the packaging check: the release build, as a .deb, run in a root without a Swift toolchain.
 test: test-deps
 	$(SWIFT) test --no-parallel
+	$(MAKE) check-installed
+
+check-installed: deb
+	scripts/check-installed "$$(ls -t jigsync_*.deb | head -1)"
 
 bench: deps
 	scripts/bench-sync
 	scripts/bench-put
 	scripts/bench-daemon
 
-# Builds release binaries unless BUILT names a directory that already holds them.
+# The daemon alone: the emulator (Hummingbird, NIO) is a test tool and would double the build.
+release: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product jigsync
+
+release-emulator: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product jigsync-emulator
+
+# Installs jigsync, its units, the sample configuration, the man page and completions, from the
+# release build unless BUILT names a directory that already holds the binaries.
 install:
 	@set -e; \
 	built="$(BUILT)"; \
-	if [ -z "$$built" ]; then $(SWIFT) build -c release; built=$$($(SWIFT) build -c release --show-bin-path); fi; \
+	if [ -z "$$built" ]; then $(MAKE) --no-print-directory release; built=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); fi; \
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(MANDIR)" "$(DESTDIR)$(CONFDIR)" \
 	  "$(DESTDIR)$(SHAREDIR)/bash-completion/completions" "$(DESTDIR)$(SHAREDIR)/zsh/site-functions" \
 	  "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d"; \
-	install -m 755 "$$built/jigsync" "$$built/jigsync-emulator" "$(DESTDIR)$(BINDIR)/"; \
+	install -m 755 "$$built/jigsync" "$(DESTDIR)$(BINDIR)/"; \
 	for unit in systemd/jigsync.service systemd/jigsync@.service; do \
 	  sed 's|/usr/local/bin/jigsync|$(BINDIR)/jigsync|g' "$$unit" > "$(DESTDIR)$(UNITDIR)/$$(basename $$unit)"; \
 	  chmod 644 "$(DESTDIR)$(UNITDIR)/$$(basename $$unit)"; \
 	done; \
 	install -m 644 systemd/config.sample.yaml "$(DESTDIR)$(CONFDIR)/config.sample.yaml"; \
-	scripts/make-manpage "$$built/jigsync" > "$(DESTDIR)$(MANDIR)/jigsync.1"; \
+	scripts/make-manpage "$$built/jigsync" README.md > "$(DESTDIR)$(MANDIR)/jigsync.1"; \
 	"$$built/jigsync" --generate-completion-script bash > "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/jigsync"; \
 	"$$built/jigsync" --generate-completion-script zsh > "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_jigsync"; \
 	"$$built/jigsync" --generate-completion-script fish > "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/jigsync.fish"; \
 	echo "installed under $(DESTDIR)$(PREFIX) and $(DESTDIR)$(CONFDIR)"
+
+install-emulator:
+	@set -e; \
+	built="$(BUILT)"; \
+	if [ -z "$$built" ]; then $(MAKE) --no-print-directory release-emulator; built=$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path); fi; \
+	install -d "$(DESTDIR)$(BINDIR)"; \
+	install -m 755 "$$built/jigsync-emulator" "$(DESTDIR)$(BINDIR)/"
+
+# Removes what `make install` and `make install-emulator` put in place; a config.yaml, the api-key
+# and the state under /var/lib are the operator's and stay.
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/jigsync" "$(DESTDIR)$(BINDIR)/jigsync-emulator" \
+	  "$(DESTDIR)$(UNITDIR)/jigsync.service" "$(DESTDIR)$(UNITDIR)/jigsync@.service" \
+	  "$(DESTDIR)$(CONFDIR)/config.sample.yaml" "$(DESTDIR)$(MANDIR)/jigsync.1" \
+	  "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/jigsync" "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_jigsync" \
+	  "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/jigsync.fish"
+	-rmdir "$(DESTDIR)$(CONFDIR)" 2>/dev/null
+
+# `make deb`: jigsync_VERSION_ARCH.deb (daemon, units, sample configuration, man page, completions;
+# not the emulator) built with dpkg-deb from one release build.
+deb: release
+	scripts/make-deb "$$($(SWIFT) build $(RELEASE_FLAGS) --show-bin-path)"

@@ -66,16 +66,36 @@ struct EmulatorCommand: AsyncParsableCommand {
         var logger = Logger(label: "jigsync-emulator")
         logger.logLevel = environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         let host = self.host
+        let listening = ListeningFlag()
         let app = Application(
             responder: responder,
             configuration: .init(address: .hostname(host, port: port), serverName: "jigsync-emulator"),
             onServerRunning: { channel in
+                listening.set()
                 let port = channel.localAddress?.port ?? 0
                 // Tests and scripts wait for this line; write it unbuffered.
                 FileHandle.standardOutput.write(Data("jigsync-emulator listening on http://\(host):\(port) (data: \(root.path))\n".utf8))
             },
             logger: logger
         )
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch where !listening.isSet {
+            // The server never came up: the address could not be bound (most often the port is taken).
+            FileHandle.standardError.write(Data("""
+                jigsync-emulator: cannot listen on \(host):\(port): \(error); \
+                is another process using port \(port)? Choose another with --port (make run PORT=…)
+
+                """.utf8))
+            throw ExitCode.failure
+        }
     }
+}
+
+/// Set once the server listens, so a failure before that is reported as one to bind.
+final class ListeningFlag: @unchecked Sendable {
+    private let lock = NSLock()   // guards value
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -43,16 +43,34 @@ struct KeyCommand: ParsableCommand {
 struct URLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "url",
-        abstract: "Print the URL of a synced file; with $JIGSAWSTACK_PUBLIC_KEY set, the public URL.")
+        abstract: "Print the URL of a synced file; with $JIGSAWSTACK_PUBLIC_KEY set, the public URL.",
+        discussion: "The URL is the one the service answered when the file was uploaded, the same `jigsync status` shows.")
     @OptionGroup var ledger: LedgerOption
-    @Option(help: "Base URL of the API (default: $JIGSAWSTACK_API_URL).") var endpoint: String?
+    @Option(help: "Base URL of the API, for a row that holds no URL (default: $JIGSAWSTACK_API_URL).") var endpoint: String?
     @Argument(help: "The file's path on disk.") var path: String
+
+    func validate() throws {
+        if let endpoint, let problem = ConfigurationLoader.endpointProblem(endpoint) { throw ValidationError("--endpoint: \(problem)") }
+    }
 
     func run() throws {
         let record = try uploadedRecord(path, ledger: ledger)
         var configuration = StoreConfiguration.fromEnvironment()
         if let endpoint { configuration.baseURL = StoreConfiguration(baseURL: endpoint, apiKey: nil).baseURL }
-        print(StoreURLs(configuration: configuration).readURL(key: record.key))
+        let urls = StoreURLs(configuration: configuration)
+        // The row keeps the URL the service gave for the upload: it names the endpoint the file
+        // went to, whatever this shell's environment says now.
+        guard let stored = record.remoteURL, !stored.isEmpty else {
+            print(urls.readURL(key: record.key))
+            return
+        }
+        // With a public key, the same query StoreURLs adds (`?x-api-key=PUBLIC_KEY`), encoded by it.
+        let publicQuery = urls.readURL(key: record.key).dropFirst(urls.fileURL(key: record.key).count)
+        if publicQuery.isEmpty {
+            print(stored)
+        } else {
+            print(stored + (stored.contains("?") ? "&" + publicQuery.dropFirst() : publicQuery))
+        }
     }
 }
 

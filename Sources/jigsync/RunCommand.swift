@@ -10,9 +10,10 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Watch the folders and upload what lands in them, until SIGTERM or SIGINT.",
         discussion: """
-            Watches every directory with inotify before the first reconcile, so nothing slips between them.
-            SIGTERM/SIGINT: no new uploads start; those in flight get --grace to finish; exit 0.
-            Under systemd (Type=notify) it sends READY=1, STATUS=, WATCHDOG=1 (when WatchdogSec= is set) and STOPPING=1.
+            Watches every directory with inotify before the first reconcile, so nothing slips between them. On SIGTERM \
+            or SIGINT no new uploads start, those in flight get --grace to finish, and it exits 0. Under systemd \
+            (Type=notify) it sends READY=1, STATUS=, WATCHDOG=1 (when WatchdogSec= is set) and STOPPING=1. Exit status: \
+            2 a usage or configuration error (a missing folder, no API key, a ledger in use); 1 a failure while running.
             """
     )
 
@@ -25,13 +26,13 @@ struct RunCommand: AsyncParsableCommand {
     var deleteLimit = 100
     @Option(help: "Settle time after a file's last write-complete event before it is looked at, in ms.")
     var settleMs = 20
-    @Option(help: "A file written without being closed is taken after this long without writes (2s).")
+    @Option(help: "A file written without being closed is taken after this long without writes.")
     var quiet = "2s"
-    @Option(help: "Interval of the periodic backstop rescan (1h; jittered).")
+    @Option(help: "Interval of the periodic backstop rescan (jittered).")
     var backstop = "1h"
-    @Option(help: "Rescan interval for a folder inotify cannot fully see: the watch limit reached, or a network or FUSE file system (60s).")
+    @Option(help: "Rescan interval for a folder inotify cannot fully see: the watch limit reached, or a network or FUSE file system.")
     var fallbackRescan = "60s"
-    @Option(help: "On SIGTERM, how long in-flight uploads may take to finish (10s).")
+    @Option(help: "On SIGTERM, how long in-flight uploads may take to finish.")
     var grace = "10s"
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
@@ -48,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let file = try sync.configuration()
+        let storeConfiguration = store.storeConfiguration(file: file)
+        try requireAPIKey(storeConfiguration)
         var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel ?? file?.log?.level ?? "info") ?? .info
         let specs = try sync.folderSpecs(from: file)
@@ -56,7 +59,7 @@ struct RunCommand: AsyncParsableCommand {
             ledger = try Ledger(path: sync.ledgerPath(from: file))
         } catch {
             logger.critical("\(error)")
-            throw ExitCode(2)
+            throw ExitCode(JigsyncCommand.usageErrorStatus)
         }
         if ledger.recoveredCount > 0 {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
@@ -78,7 +81,7 @@ struct RunCommand: AsyncParsableCommand {
             let options = sync
             settings.reloadFolders = { try options.folderSpecs(from: options.configuration()) }
         }
-        let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
+        let client = FileStoreClient(configuration: storeConfiguration)
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
         var groupLogger = logger
         groupLogger.logLevel = .warning   // the service group's own lifecycle chatter

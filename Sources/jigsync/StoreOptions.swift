@@ -14,12 +14,16 @@ struct StoreOptions: ParsableArguments {
     var caBundle: String?
 
     @Option(help: "Seconds allowed to connect (default 10).") var connectTimeout: Double?
-    @Option(help: "Seconds of no progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
+    @Option(help: "Seconds without progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
     @Option(help: "Seconds to wait for the answer once the whole body is sent (default 120).") var responseTimeout: Double?
 
     func validate() throws {
         for (name, value) in [("--connect-timeout", connectTimeout), ("--stall-timeout", stallTimeout), ("--response-timeout", responseTimeout)] {
             if let value { guard value > 0, value.isFinite else { throw ValidationError("\(name) must be a positive number of seconds") } }
+        }
+        if let endpoint, let problem = ConfigurationLoader.endpointProblem(endpoint) { throw ValidationError("--endpoint: \(problem)") }
+        if endpoint == nil, let url = ProcessInfo.processInfo.environment["JIGSAWSTACK_API_URL"], !url.isEmpty, let problem = ConfigurationLoader.endpointProblem(url) {
+            throw ValidationError("$JIGSAWSTACK_API_URL: \(problem)")
         }
     }
 
@@ -49,4 +53,15 @@ func fail(_ error: any Error, doing what: String) -> ExitCode {
     FileHandle.standardError.write(Data("jigsync: \(what): \(error)\n".utf8))
     if let error = error as? StoreError, error.disposition == .fixConfiguration { return ExitCode(3) }
     return ExitCode(1)
+}
+
+/// Stops before any work when no secret key was found, naming where to put one.
+func requireAPIKey(_ configuration: StoreConfiguration) throws {
+    guard configuration.apiKey == nil else { return }
+    FileHandle.standardError.write(Data("""
+        jigsync: no API key: set JIGSAWSTACK_API_KEY (under systemd: the credential \(StoreConfiguration.credentialName); \
+        or api.api_key in a mode-0600 configuration file)
+
+        """.utf8))
+    throw ExitCode(JigsyncCommand.usageErrorStatus)
 }

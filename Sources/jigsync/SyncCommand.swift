@@ -9,27 +9,34 @@ struct SyncCommand: AsyncParsableCommand {
         commandName: "sync",
         abstract: "Reconcile the folders with the ledger, upload everything due, and exit.",
         discussion: """
-            Exit status: 0 every file is uploaded; 1 some files failed, or kept failing for a passing reason for longer than --retry-for (they stay pending); 2 a usage or configuration error; 3 the service rejected the API key or endpoint.
+            Exit status: 0 every file is uploaded; 1 some files failed, or kept failing for a passing reason for longer than \
+            --retry-for (they stay pending); 2 a usage or configuration error (a missing folder, no API key, a ledger in use); \
+            3 the service rejected the API key or the endpoint.
             """
     )
 
     @OptionGroup var sync: SyncOptions
     @OptionGroup var store: StoreOptions
 
-    @Option(help: "How long to keep retrying a file that fails for a passing reason, from its first failure (90s, 2m, 1h); the run itself goes on while it makes progress.")
-    var retryFor = "2m"
+    @Option(help: "How long to keep retrying a file that fails for a passing reason, counted from its first failure, such as 90s, 2m or 1h (default: the configuration's upload.retry_for, else 2m); the run itself goes on while it makes progress.")
+    var retryFor: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
     var logLevel: String?
 
+    /// How long passing failures are retried when neither the flag nor the file says.
+    static let defaultRetryFor = "2m"
+
     func validate() throws {
-        guard DurationParser.parse(retryFor) != nil else { throw ValidationError("--retry-for: not a duration: \(retryFor)") }
+        if let retryFor, DurationParser.parse(retryFor) == nil { throw ValidationError("--retry-for: not a duration: \(retryFor)") }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
 
     func run() async throws {
         let file = try sync.configuration()
-        let logger = makeLogger(level: logLevel ?? file?.log?.level ?? "warning")
+        let storeConfiguration = store.storeConfiguration(file: file)
+        try requireAPIKey(storeConfiguration)
+        let logger = makeLogger(level: logLevel ?? file?.log?.level)
         let specs = try sync.folderSpecs(from: file)
         let ledger: Ledger
         do {
@@ -41,12 +48,12 @@ struct SyncCommand: AsyncParsableCommand {
         if ledger.recoveredCount > 0 {
             logger.notice("\(ledger.recoveredCount) uploads interrupted by an earlier stop are due again")
         }
-        let client = FileStoreClient(configuration: store.storeConfiguration(file: file))
+        let client = FileStoreClient(configuration: storeConfiguration)
         let engine = SyncEngine(client: client, ledger: ledger, settings: sync.engineSettings(from: file), logger: logger)
         let bar: ProgressBar? = isatty(STDERR_FILENO) == 1 ? ProgressBar() : nil
         var progress: (@Sendable (SyncEngine.Progress) -> Void)?
         if let bar { progress = { bar.show($0) } }
-        let report = try await engine.syncOnce(specs, retryFor: DurationParser.parse(retryFor)!, progress: progress)
+        let report = try await engine.syncOnce(specs, retryFor: DurationParser.parse(retryFor ?? file?.upload?.retry_for ?? Self.defaultRetryFor)!, progress: progress)
         bar?.finish()
         print(Self.summary(report))
         Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path): \($0.reason)" }, more: "jigsync status --state failed")
@@ -98,8 +105,54 @@ final class ProgressBar: @unchecked Sendable {
     func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
 }
 
-func makeLogger(level: String) -> Logger {
+/// A logger on standard error. Without a level chosen, `sync` shows warnings and the first
+/// passing failure (logged at info, with its retry): a dead endpoint shows within seconds instead
+/// of after --retry-for of silence, and one line stands for the rest.
+func makeLogger(level: String?) -> Logger {
+    guard let level else {
+        var logger = Logger(label: "jigsync") { FirstNoticeLogHandler(StreamLogHandler.standardError(label: $0)) }
+        logger.logLevel = .info   // the handler lets only the first info line through
+        return logger
+    }
     var logger = Logger(label: "jigsync") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = Logger.Level(rawValue: level) ?? .warning
     return logger
+}
+
+/// Passes warnings and worse, and only the first info message (then a hint where the rest are).
+struct FirstNoticeLogHandler: LogHandler {
+    private var inner: any LogHandler
+    private let shown = FirstOnly()
+
+    init(_ inner: any LogHandler) { self.inner = inner }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.level >= .warning {
+            inner.log(event: event)
+        } else if event.level == .info, shown.claim() {
+            var first = event
+            first.message = "\(event.message) (further retries: --log-level info)"
+            inner.log(event: first)
+        }
+    }
+
+    /// True once, for the first caller.
+    final class FirstOnly: @unchecked Sendable {
+        private let lock = NSLock()   // guards taken
+        private var taken = false
+        func claim() -> Bool { lock.withLock { defer { taken = true }; return !taken } }
+    }
 }

@@ -18,24 +18,55 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(file: path, reason: "cannot be read: \((error as NSError).localizedDescription)")
         }
-        let configuration: JigsyncConfiguration
+        let root: Node
         do {
-            configuration = try YAMLDecoder().decode(JigsyncConfiguration.self, from: text)
+            guard let composed = try Yams.compose(yaml: text) else {
+                throw ConfigurationError(file: path, line: 1, column: 1,
+                                         reason: "the file is empty; it needs at least `folders:` (see \(samplePath))")
+            }
+            root = composed
         } catch let error as YamlError {
-            throw ConfigurationError(file: path, line: line(of: error), reason: "not valid YAML: \(error)")
-        } catch let error as DecodingError {
-            let (field, reason) = describe(error)
-            throw ConfigurationError(file: path, line: lineNumber(of: field, in: text), field: field, reason: reason)
+            let problem = YAMLSyntaxProblem(error, text: text)
+            throw ConfigurationError(file: path, line: problem.line, column: problem.column, reason: problem.reason)
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError(file: path, reason: "\(error)")
         }
-        try check(configuration, path: path, text: text)
+        guard root.mapping != nil else {
+            throw ConfigurationError(file: path, line: root.mark?.line, column: root.mark?.column,
+                                     reason: "expected keys such as `folders:` at the top, found \(describe(root))")
+        }
+        if let unknown = ConfigurationSchema.firstUnknownKey(in: root) {
+            var reason = "unknown key `\(unknown.key)`" + (unknown.field.isEmpty ? "" : " in \(unknown.field)")
+            if let suggestion = unknown.suggestion {
+                reason += "; did you mean `\(suggestion)`?"
+            } else {
+                reason += "; known keys here: " + unknown.known.joined(separator: ", ")
+            }
+            throw ConfigurationError(file: path, line: unknown.mark?.line, column: unknown.mark?.column, reason: reason)
+        }
+        let configuration: JigsyncConfiguration
+        do {
+            configuration = try YAMLDecoder().decode(JigsyncConfiguration.self, from: root)
+        } catch let error as DecodingError {
+            let (codingPath, reason) = describe(error)
+            let mark = ConfigurationSchema.node(at: codingPath, in: root)?.mark
+            throw ConfigurationError(file: path, line: mark?.line, column: mark?.column, field: fieldName(codingPath), reason: reason)
+        } catch let error as YamlError {
+            let problem = YAMLSyntaxProblem(error, text: text)
+            throw ConfigurationError(file: path, line: problem.line, column: problem.column, reason: problem.reason)
+        } catch {
+            throw ConfigurationError(file: path, reason: "\(error)")
+        }
+        try check(configuration, path: path, root: root)
         return configuration
     }
 
-    static func check(_ c: JigsyncConfiguration, path: String, text: String) throws(ConfigurationError) {
+    static func check(_ c: JigsyncConfiguration, path: String, root: Node) throws(ConfigurationError) {
         func fail(_ field: String, _ reason: String) -> ConfigurationError {
-            ConfigurationError(file: path, line: lineNumber(of: field, in: text), field: field, reason: reason)
+            let mark = node(of: field, in: root)?.mark
+            return ConfigurationError(file: path, line: mark?.line, column: mark?.column, field: field, reason: reason)
         }
         if c.api?.api_key != nil {
             var s = stat()
@@ -87,6 +118,9 @@ public enum ConfigurationLoader {
                 if let value, DurationParser.parse(value) == nil { throw fail("upload.\(name)", "not a duration: \(value) (write 30s, 2m, 1h)") }
             }
         }
+        if let endpoint = c.api?.endpoint, let problem = endpointProblem(endpoint) {
+            throw fail("api.endpoint", problem)
+        }
         if let version = c.api?.http_version, !["automatic", "1.1"].contains(version) {
             throw fail("api.http_version", "must be automatic or 1.1 (got \(version))")
         }
@@ -95,49 +129,94 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// The field path and the reason of a decoding error.
-    static func describe(_ error: DecodingError) -> (String?, String) {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            codingPath.reduce("") { text, key in
-                if let index = key.intValue { return text + "[\(index)]" }
-                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+    /// Why `url` cannot be an API base URL, or nil when it can: an `http` or `https` URL with a
+    /// host. Checked before any request, so a typo is a usage error at once, not minutes of retries.
+    public static func endpointProblem(_ url: String) -> String? {
+        let url = url.trimmingCharacters(in: .whitespaces)
+        guard url.contains("://") else { return "\(url) has no scheme; write https://\(url) (or http:// for a local emulator)" }
+        guard let components = URLComponents(string: url), let scheme = components.scheme else {
+            return "\(url) is not a URL; write it as https://HOST or http://HOST:PORT"
+        }
+        guard ["http", "https"].contains(scheme.lowercased()) else {
+            return "\(url): the scheme must be https:// or http://, not \(scheme)://"
+        }
+        guard let host = components.host, !host.isEmpty else {
+            return "\(url) names no host; write it as https://HOST or http://HOST:PORT"
+        }
+        return nil
+    }
+
+    /// The sample file installed beside the configuration, named in messages about an empty file.
+    static let samplePath = "/etc/jigsync/config.sample.yaml"
+
+    /// A field as a YAML path (`folders[1].prefix`).
+    static func fieldName(_ codingPath: [any CodingKey]) -> String? {
+        guard !codingPath.isEmpty else { return nil }
+        return codingPath.reduce("") { text, key in
+            if let index = key.intValue { return text + "[\(index)]" }
+            return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+        }
+    }
+
+    /// What a node is, in the words of someone editing YAML.
+    static func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let scalar): return "the text `\(scalar.string.prefix(40))`"
+        case .sequence: return "a list"
+        case .mapping: return "a mapping"
+        case .alias: return "an alias"
+        }
+    }
+
+    /// The coding path and the reason of a decoding error, without Swift's type names.
+    static func describe(_ error: DecodingError) -> ([any CodingKey], String) {
+        func expected(_ type: Any.Type) -> String {
+            switch type {
+            case is Int.Type, is Int64.Type: return "a whole number"
+            case is Double.Type: return "a number"
+            case is Bool.Type: return "true or false"
+            case is String.Type: return "text"
+            case is [String].Type: return "a list of text, like [\"*.bak\"]"
+            default:
+                let name = String(reflecting: type)
+                if name.contains("Array") || name.contains("Sequence") { return "a list (items starting with `- `)" }
+                if name.contains("Dictionary") || name.contains("Mapping") || name.contains("JigsyncConfiguration") {
+                    return "a mapping (indented `key: value` lines)"
+                }
+                return "a value of another kind"
             }
         }
         switch error {
         case .typeMismatch(let type, let context):
-            return (path(context.codingPath), "expected \(type): \(context.debugDescription)")
+            return (context.codingPath, "expected \(expected(type))")
         case .valueNotFound(let type, let context):
-            return (path(context.codingPath), "missing \(type)")
+            return (context.codingPath, "needs a value (\(expected(type)))")
         case .keyNotFound(let key, let context):
-            return (path(context.codingPath + [key]), "is required")
+            return (context.codingPath + [key], "is required")
         case .dataCorrupted(let context):
-            return (path(context.codingPath), context.debugDescription)
+            return (context.codingPath, "cannot be read: \(context.debugDescription)")
         @unknown default:
-            return (nil, "\(error)")
+            return ([], "\(error)")
         }
     }
 
-    /// The line where the last key of `field` first appears, searching in order of the path's keys.
-    static func lineNumber(of field: String?, in text: String) -> Int? {
-        guard let field else { return nil }
-        let keys = field.split(separator: ".").map { $0.split(separator: "[").first.map(String.init) ?? String($0) }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        var start = 0
-        var found: Int?
-        for key in keys {
-            guard let index = lines[start...].firstIndex(where: {
-                $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "- ")).hasPrefix(key + ":")
-            }) else { return found }
-            found = index + 1
-            start = index
+    /// The node of a field named as a YAML path (`folders[1].prefix`), for its line and column.
+    static func node(of field: String, in root: Node) -> Node? {
+        var path: [any CodingKey] = []
+        for part in field.split(separator: ".") {
+            let pieces = part.split(separator: "[")
+            if let name = pieces.first { path.append(FieldKey(stringValue: String(name))) }
+            for index in pieces.dropFirst() {
+                if let value = Int(index.dropLast()) { path.append(FieldKey(intValue: value)) }
+            }
         }
-        return found
+        return ConfigurationSchema.node(at: path, in: root)
     }
 
-    private static func line(of error: YamlError) -> Int? {
-        let text = "\(error)"
-        // Yams describes positions as "line:column: …".
-        if let match = text.firstMatch(of: /(\d+):(\d+):/) { return Int(match.1) }
-        return nil
+    private struct FieldKey: CodingKey {
+        var stringValue: String
+        var intValue: Int?
+        init(stringValue: String) { self.stringValue = stringValue }
+        init(intValue: Int) { self.stringValue = "\(intValue)"; self.intValue = intValue }
     }
 }

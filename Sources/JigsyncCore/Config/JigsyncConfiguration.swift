@@ -10,6 +10,11 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var on_delete: String?
         /// A folder that may be missing at start (a removable disk): watched once it appears.
         public var optional: Bool?
+
+        /// Every key a folder entry knows: an unknown one in a file is an error, not silence.
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case path, prefix, include, exclude, on_delete, optional
+        }
     }
 
     public struct Upload: Codable, Sendable, Equatable {
@@ -22,6 +27,10 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var stall_timeout: String?
         public var response_timeout: String?
         public var retry_for: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case workers, max_size, rate_limit, on_conflict, connect_timeout, stall_timeout, response_timeout, retry_for
+        }
     }
 
     public struct API: Codable, Sendable, Equatable {
@@ -33,10 +42,18 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var ca_bundle: String?
         /// The secret key in clear: accepted only when the file is mode 0600 (or stricter).
         public var api_key: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case endpoint, public_key, http_version, ca_bundle, api_key
+        }
     }
 
     public struct Log: Codable, Sendable, Equatable {
         public var level: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case level
+        }
     }
 
     public var folders: [FolderEntry]?
@@ -44,4 +61,8 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
     public var api: API?
     public var ledger: String?
     public var log: Log?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case folders, upload, api, ledger, log
+    }
 }

@@ -74,7 +74,7 @@ struct ConfigurationTests {
         ("upload:\n  workers: 0\n", "upload.workers", "between 1 and 64"),
         ("upload:\n  stall_timeout: soon\n", "upload.stall_timeout", "not a duration"),
         ("upload:\n  workers: many\n", "upload.workers", "expected"),
-        ("folders: [\n", nil, "not valid YAML"),
+        ("folders: [\n", nil, "is not closed with `]`"),
         ("log:\n  level: loud\n", "log.level", "unknown level"),
     ] as [(String, String?, String)])
     func refused(text: String, field: String?, reason: String) throws {
@@ -84,7 +84,7 @@ struct ConfigurationTests {
         #expect(check.stderr.contains(config))
         if let field { #expect(check.stderr.contains(field), "\(check.stderr)") }
         #expect(check.stderr.contains(reason), "\(check.stderr)")
-        #expect(check.stderr.range(of: #"\.yaml:\d+: "#, options: .regularExpression) != nil || field == nil, "\(check.stderr)")
+        #expect(check.stderr.range(of: #"\.yaml:\d+:\d+: "#, options: .regularExpression) != nil || field == nil, "\(check.stderr)")
     }
 
     @Test("nested folders, overlapping prefixes, a ledger inside a folder, a clear key in a readable file are refused")
