@@ -259,8 +259,23 @@ final class CurlTransfer {
             result.failure = StoreError(.fileChanged, status: 200, message: "\(body.file.path) \(change)")
         } else if result.status == 0 {
             result.failure = StoreError(.retryLater, message: "the server closed the connection without an answer")
+        } else if let body, result.status == 200, let shortfall = unsentBytes(of: body) {
+            result.failure = StoreError(.unconfirmed, status: 200, message: shortfall)
         }
         completion(result)
+    }
+
+    /// Why a 200 does not cover the whole body, or nil when every declared byte went out.
+    ///
+    /// A server or proxy may answer before the body is complete; curl then stops sending and
+    /// reports success. The answer speaks for the bytes it saw, not the file: both what curl put
+    /// on the wire and what was read and hashed must reach the declared length.
+    private func unsentBytes(of body: UploadBody) -> String? {
+        var uploaded: curl_off_t = 0
+        let onWire = jigsync_curl_getinfo_off(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK ? Int64(uploaded) : body.offset
+        let sent = min(onWire, body.offset)
+        guard sent < body.declaredLength else { return nil }
+        return "the server answered 200 when only \(sent) of \(body.declaredLength) bytes had been sent; not taken as stored"
     }
 
     private func redact(_ text: String) -> String { redactor?.redact(text) ?? text }

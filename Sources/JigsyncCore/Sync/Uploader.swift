@@ -94,7 +94,7 @@ struct Uploader: Sendable {
     private func handle(_ error: StoreError, record: inout FileRecord, fullPath: String) async {
         record.lastHTTPStatus = error.status
         switch error.disposition {
-        case .retryLater, .cancelled:
+        case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
             record.attempts += 1
             let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
@@ -103,7 +103,7 @@ struct Uploader: Sendable {
             record.nextAttemptAt = Int64(Date().timeIntervalSince1970 * 1000) + delay.components.seconds * 1000
                 + delay.components.attoseconds / 1_000_000_000_000_000
             engine.ledger.save(record)
-            if error.disposition == .retryLater { await scheduler.add(record, after: delay) }
+            if error.disposition != .cancelled { await scheduler.add(record, after: delay) }
             engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
         case .fileChanged:
             record.state = .pending
