@@ -57,4 +57,28 @@ struct ConfirmationTests {
         let stored = try await server.log().stored
         #expect(stored.keys.map { Array($0.utf8) } == [Array(nfd.utf8)])
     }
+
+    @Test("an answer trickled one header line at a time is aborted at the response timeout after the body")
+    func trickledAnswer() async throws {
+        let server = try LyingServer(modes: ["trickle"], interval: 0.3)
+        var configuration = server.storeConfiguration()
+        configuration.sendStallTimeout = .seconds(1)
+        configuration.receiveStallTimeout = .seconds(1)
+        configuration.responseTimeout = .seconds(2)
+        let client = FileStoreClient(configuration: configuration)
+        let file = try TestFiles.make(size: 100_000, in: scratch)
+        let started = ContinuousClock.now
+        let upload = Task { try await client.upload(ReadableFile(path: file.path), options: .init(key: "slow.txt", overwrite: true)) }
+        // The bound: before the fix every header line reset the clock and this never ended by itself.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(15))
+            upload.cancel()
+        }
+        defer { watchdog.cancel() }
+        let error = await #expect(throws: StoreError.self) { _ = try await upload.value }
+        let elapsed = ContinuousClock.now - started
+        #expect(error?.disposition == .retryLater, "\(String(describing: error))")
+        #expect(error?.message.contains("still incomplete") == true, "\(String(describing: error))")
+        #expect(elapsed >= .seconds(2) && elapsed < .seconds(8), "\(elapsed)")
+    }
 }
