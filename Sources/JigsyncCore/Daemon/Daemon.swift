@@ -205,7 +205,7 @@ public final class Daemon: Service, @unchecked Sendable {
             var answer: [String: Any] = [
                 "ok": true, "pid": Int(getpid()), "due": depth.waiting, "uploading": depth.inFlight,
                 "in_flight": running.sorted { $0.key < $1.key }.map {
-                    ["path": $0.key, "size": $0.value, "bytes_sent": engine.progress[$0.key] ?? 0]
+                    ["path": $0.key.string, "size": $0.value, "bytes_sent": engine.progress[$0.key] ?? 0]
                 },
             ]
             if let paused = await scheduler.pauseReason { answer["paused"] = paused }

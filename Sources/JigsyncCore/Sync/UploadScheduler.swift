@@ -24,7 +24,8 @@ actor UploadScheduler {
     /// Jobs backing off until their due time (few, compared with the ready ones).
     private var delayed: [Job] = []
     /// "folder/path" of every job waiting (ready or delayed), so `contains` is a lookup, not a scan.
-    private var queued: Set<String> = []
+    /// By bytes: names equal only after Unicode normalization are two files.
+    private var queued: Set<PathBytes> = []
     private var inFlight = 0
     private var largeInFlight = 0
     private let maxLarge: Int
@@ -42,7 +43,7 @@ actor UploadScheduler {
     /// Set by an operator (`jigsync pause`): nothing is handed out, not even probes, until `release()`.
     private(set) var heldReason: String?
     /// What is being sent now: "folder/path" → size.
-    private var running: [String: Int64] = [:]
+    private var running: [PathBytes: Int64] = [:]
 
     init(workers: Int, deadline: ContinuousClock.Instant?, continuous: Bool = false) {
         maxLarge = max(1, workers / 2)
@@ -127,7 +128,7 @@ actor UploadScheduler {
         return nil
     }
 
-    private static func key(_ folder: String, _ path: String) -> String { folder + "/" + path }
+    private static func key(_ folder: String, _ path: String) -> PathBytes { PathBytes(folder + "/" + path) }
 
     /// Holds every upload back until `release()` (an operator's `jigsync pause`).
     func hold(_ reason: String) {
@@ -143,7 +144,7 @@ actor UploadScheduler {
     }
 
     /// The uploads in flight, by "folder/path", with their sizes.
-    func inFlightJobs() -> [String: Int64] { running }
+    func inFlightJobs() -> [PathBytes: Int64] { running }
 
     private func started(_ job: Job) -> Job {
         queued.remove(Self.key(job.record.folder, job.record.path))

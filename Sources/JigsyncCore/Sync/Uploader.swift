@@ -54,7 +54,7 @@ struct Uploader: Sendable {
             try await engine.limiter.acquire()
             let options = FileStoreClient.UploadOptions(key: record.key, overwrite: engine.settings.onConflict == .overwrite,
                                                         contentType: record.contentType)
-            let key = record.folder + "/" + record.path
+            let key = PathBytes(record.folder + "/" + record.path)
             let board = engine.progress
             defer { board.remove(key) }
             let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
