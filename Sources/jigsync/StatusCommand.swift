@@ -129,11 +129,11 @@ struct StatusCommand: ParsableCommand {
         print("ledger: \(ledger.path)")
         if let owner {
             print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
-            if let note = owner.note { print("attention: \(note)") }
+            if let note = owner.note { print("attention: \(note.escapedForDisplay)") }
             if let live {
                 print("live: \(live["due"] as? Int ?? 0) due, \(live["uploading"] as? Int ?? 0) uploading")
                 for job in live["in_flight"] as? [[String: Any]] ?? [] {
-                    print("  sending \(job["path"] as? String ?? "?"): \(job["bytes_sent"] as? Int ?? 0) of \(job["size"] as? Int ?? 0) bytes")
+                    print("  sending \((job["path"] as? String ?? "?").escapedForDisplay): \(job["bytes_sent"] as? Int ?? 0) of \(job["size"] as? Int ?? 0) bytes")
                 }
             }
         } else {
@@ -145,10 +145,12 @@ struct StatusCommand: ParsableCommand {
             let age = Double(Int64(Date().timeIntervalSince1970 * 1e9) - oldest) / 1e9
             print(String(format: "oldest due file: %.0f s old", max(0, age)))
         }
+        // One row per file, tab-separated: names and messages escaped (as `ls -b` does), so a
+        // newline or tab in a name can neither add a row nor shift a column. --json is exact.
         for r in files {
-            var line = "\(r.state.rawValue)\t\(r.folder)/\(r.path)\t\(r.key)"
+            var line = "\(r.state.rawValue)\t\((r.folder + "/" + r.path).escapedForDisplay)\t\(r.key.escapedForDisplay)"
             if let hash = r.uploadedSHA256 ?? r.sha256 { line += "\t\(hash)" }
-            if let error = r.lastError { line += "\t\(error)" }
+            if let error = r.lastError { line += "\t\(error.escapedForDisplay)" }
             print(line)
         }
     }

@@ -50,9 +50,10 @@ struct SyncCommand: AsyncParsableCommand {
         let report = try await engine.syncOnce(specs, retryFor: DurationParser.parse(retryFor)!, progress: progress)
         bar?.finish()
         print(Self.summary(report))
-        for failure in report.failed { print("failed: \(failure.path): \(failure.reason)") }
-        for due in report.stillDue { print("still due: \(due.path): \(due.reason)") }
-        for problem in report.problems { print("problem: \(problem)") }
+        // Names may hold newlines or tabs: escaped, each report stays one line.
+        for failure in report.failed { print("failed: \(failure.path.escapedForDisplay): \(failure.reason.escapedForDisplay)") }
+        for due in report.stillDue { print("still due: \(due.path.escapedForDisplay): \(due.reason.escapedForDisplay)") }
+        for problem in report.problems { print("problem: \(problem.escapedForDisplay)") }
         if let rejected = report.rejected {
             FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
             throw ExitCode(3)

@@ -36,7 +36,7 @@ struct Uploader: Sendable {
             }
             fail(&record, reason: error.reason, status: nil)
             await tally.failed(fullPath, error.reason)
-            engine.logger.warning("\(fullPath): \(error.reason)")
+            engine.logger.warning("\(fullPath.escapedForDisplay): \(error.reason)")
             return
         }
         record.update(stat: file.openedStat, examinedAt: examinedAt)
@@ -81,7 +81,7 @@ struct Uploader: Sendable {
             engine.ledger.save(record)
             await scheduler.resume()
             await tally.uploaded(bytes: result.sentBytes)
-            engine.logger.debug("uploaded \(fullPath) as \(record.key) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
+            engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
             await handle(error, record: &record, fullPath: fullPath)
         } catch {
@@ -104,7 +104,7 @@ struct Uploader: Sendable {
                 + delay.components.attoseconds / 1_000_000_000_000_000
             engine.ledger.save(record)
             if error.disposition != .cancelled { await scheduler.add(record, after: delay) }
-            engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
+            engine.logger.info("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay)")
         case .fileChanged:
             record.state = .pending
             record.lastError = error.message
@@ -113,7 +113,7 @@ struct Uploader: Sendable {
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             await tally.failed(fullPath, error.description)
-            engine.logger.warning("\(fullPath): \(error)")
+            engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay)")
         case .conflict:
             record.state = .skipped
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"

@@ -4,7 +4,7 @@ import Glibc
 @testable import JigsyncCore
 import Testing
 
-/// Names are bytes: two spellings of `café` are two files.
+/// Names are bytes: two spellings of `café` are two files, and a name holding a newline stays one line.
 @Suite("Names as bytes")
 struct NameTests {
     /// Creates `name` beneath `directory` with exactly these bytes (no Foundation path handling in between).
@@ -65,5 +65,44 @@ struct NameTests {
         await scheduler.add(FileRecord(folder: "/f", path: nfc, key: nfc, stat: stat, state: .pending, examinedAt: 0))
         #expect(await scheduler.contains(folder: "/f", path: nfc))
         #expect(await !scheduler.contains(folder: "/f", path: nfd))
+    }
+
+    @Test("names with newlines, tabs and escapes print escaped in status and sync's report; JSON is exact")
+    func controlCharacters() async throws {
+        let h = try SyncHarness()
+        // The emulator refuses keys with control characters (400), so the file fails and is
+        // named in sync's report, in the status rows and in JSON.
+        let evil = "evil\nfailed: forged\t\u{1b}[31m\\n.txt"
+        try Self.create(Array(evil.utf8), "x", in: h.tree)
+        let shown = "evil\\nfailed: forged\\t\\033[31m\\\\n.txt"
+        let run = try h.sync()
+        #expect(run.status == 1)
+        let lines = run.stdout.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("failed") }.count == 1, "\(run.stdout)")
+        #expect(lines.contains { $0.hasPrefix("failed: \(h.tree.path)/\(shown): HTTP 400") }, "\(run.stdout)")
+
+        let text = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--all"], environment: h.emulator.clientEnvironment)
+        #expect(text.status == 0)
+        let rows = text.stdout.split(separator: "\n").filter { $0.contains(h.tree.path) }
+        #expect(rows.count == 1, "\(text.stdout)")
+        let columns = rows.first?.split(separator: "\t", omittingEmptySubsequences: false) ?? []
+        // state, path, key, last error: a tab in the name adds no column, a newline no row.
+        #expect(columns.count == 4, "\(rows)")
+        #expect(columns.first == "failed")
+        #expect(columns.dropFirst().first.map(String.init) == "\(h.tree.path)/\(shown)")
+        #expect(columns.dropFirst(2).first.map(String.init) == shown)
+
+        let json = try h.status(["--all"])["files"] as? [[String: Any]] ?? []
+        #expect(json.compactMap { $0["key"] as? String }.map { Array($0.utf8) } == [Array(evil.utf8)])
+        #expect(json.compactMap { $0["path"] as? String }.map { Array($0.utf8) } == [Array((h.tree.path + "/" + evil).utf8)])
+    }
+
+    @Test("the escaping: ls -b style for control characters and backslashes, printable text untouched")
+    func escaping() {
+        #expect("plain name.txt".escapedForDisplay == "plain name.txt")
+        #expect("caf\u{e9} ünï 写真.jpg".escapedForDisplay == "caf\u{e9} ünï 写真.jpg")
+        #expect("a\nb\tc\rd\\e".escapedForDisplay == "a\\nb\\tc\\rd\\\\e")
+        #expect("\u{1b}[0m\u{7f}".escapedForDisplay == "\\033[0m\\177")
+        #expect("x\u{85}y\u{2028}z".escapedForDisplay == "x\\302\\205y\\342\\200\\250z")
     }
 }
