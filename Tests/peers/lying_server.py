@@ -17,6 +17,7 @@ Only the standard library: the tests need no third-party package for it.
 """
 import hashlib
 import json
+import signal
 import socket
 import sys
 import threading
@@ -135,6 +136,9 @@ def handle(conn):
 
 def main():
     global modes, interval
+    # The test process ignores SIGTERM and ignored signals survive exec: take the default back,
+    # so the test's terminate() ends this server instead of waiting on it for ever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     modes = sys.argv[1].split(",")
     if "--interval" in sys.argv:
         interval = float(sys.argv[sys.argv.index("--interval") + 1])
