@@ -31,7 +31,9 @@ actor ObjectStore {
     }
 
     let root: URL
-    private var index: [String: StoredObject] = [:]
+    /// By the key's UTF-8 bytes, as the service keeps keys: `String` equality would make `café`
+    /// in NFC and in NFD one key, and one upload would overwrite the other.
+    private var index: [[UInt8]: StoredObject] = [:]
 
     init(root: URL) throws {
         self.root = root
@@ -45,7 +47,7 @@ actor ObjectStore {
         for name in try fm.contentsOfDirectory(atPath: root.appending(path: "objects").path) where name.hasSuffix(".json") {
             let url = root.appending(path: "objects").appending(path: name)
             if let data = try? Data(contentsOf: url), let object = try? decoder.decode(StoredObject.self, from: data) {
-                index[object.key] = object
+                index[Array(object.key.utf8)] = object
             }
         }
     }
@@ -55,9 +57,9 @@ actor ObjectStore {
         root.appending(path: "incoming").appending(path: UUID().uuidString).path
     }
 
-    func object(for key: String) -> StoredObject? { index[key] }
+    func object(for key: String) -> StoredObject? { index[Array(key.utf8)] }
 
-    func exists(_ key: String) -> Bool { index[key] != nil }
+    func exists(_ key: String) -> Bool { index[Array(key.utf8)] != nil }
 
     /// The path of the bytes stored under `key`.
     nonisolated func blobPath(for key: String) -> String {
@@ -66,12 +68,11 @@ actor ObjectStore {
 
     /// Moves a complete body into place under `key`.
     func commit(key: String, bodyPath: String, size: Int64, sha256: String, contentType: String, overwrite: Bool) throws -> CommitOutcome {
-        if let existing = index[key], !overwrite {
-            _ = existing
+        if index[Array(key.utf8)] != nil, !overwrite {
             unlink(bodyPath)
             return .exists
         }
-        let writes = (index[key]?.writes ?? 0) + 1
+        let writes = (index[Array(key.utf8)]?.writes ?? 0) + 1
         let object = StoredObject(key: key, size: size, sha256: sha256, contentType: contentType, writes: writes, updatedAt: Date())
         let blob = blobPath(for: key)
         guard rename(bodyPath, blob) == 0 else {
@@ -80,22 +81,22 @@ actor ObjectStore {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         try encoder.encode(object).write(to: URL(fileURLWithPath: blob + ".json"), options: .atomic)
-        index[key] = object
+        index[Array(key.utf8)] = object
         return .stored(object)
     }
 
     /// Removes `key`; false when it did not exist.
     func delete(_ key: String) -> Bool {
-        guard index.removeValue(forKey: key) != nil else { return false }
+        guard index.removeValue(forKey: Array(key.utf8)) != nil else { return false }
         let blob = blobPath(for: key)
         unlink(blob + ".json")
         unlink(blob)
         return true
     }
 
-    /// Every stored object, sorted by key, for the inspection endpoint.
+    /// Every stored object, sorted by the bytes of its key, for the inspection endpoint.
     func listing() -> [StoredObject] {
-        index.values.sorted { $0.key < $1.key }
+        index.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map(\.value)
     }
 
     static func digest(_ text: String) -> String {

@@ -14,6 +14,7 @@ actor TemporaryURLs {
 
     func allows(token: String, key: String) -> Bool {
         guard let entry = tokens[token] else { return false }
-        return entry.key == key && entry.expires > .now
+        // Byte for byte: a key equal only after Unicode normalization is another file.
+        return entry.key.utf8.elementsEqual(key.utf8) && entry.expires > .now
     }
 }

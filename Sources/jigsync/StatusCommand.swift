@@ -147,11 +147,13 @@ struct StatusCommand: ParsableCommand {
         print("ledger: \(ledger.path)")
         if let owner {
             print("owned by: pid \(owner.pid) since \(iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)))")
-            for item in owner.note.flatMap(Attention.init(encoded:))?.items ?? [] { print("attention (\(item.level.rawValue)): \(item.message)") }
+            for item in owner.note.flatMap(Attention.init(encoded:))?.items ?? [] {
+                print("attention (\(item.level.rawValue)): \(item.message.escapedForDisplay)")
+            }
             switch live {
             case .success(let status)?:
                 print("live: \(status.due) due, \(status.uploading) uploading")
-                for job in status.inFlight { print("  sending \(job.path): \(job.bytesSent) of \(job.size) bytes") }
+                for job in status.inFlight { print("  sending \(job.path.escapedForDisplay): \(job.bytesSent) of \(job.size) bytes") }
             case .failure(let problem)?:
                 print("live: not available: \(problem)")
             case nil:
@@ -166,10 +168,12 @@ struct StatusCommand: ParsableCommand {
             let age = Double(Int64(Date().timeIntervalSince1970 * 1e9) - oldest) / 1e9
             print(String(format: "oldest due file: %.0f s old", max(0, age)))
         }
+        // One row per file, tab-separated: names and messages escaped (as `ls -b` does), so a
+        // newline or tab in a name can neither add a row nor shift a column. --json is exact.
         for r in files {
-            var line = "\(r.state.rawValue)\t\(r.folder)/\(r.path)\t\(r.key)"
+            var line = "\(r.state.rawValue)\t\((r.folder + "/" + r.path).escapedForDisplay)\t\(r.key.escapedForDisplay)"
             if let hash = r.uploadedSHA256 ?? r.sha256 { line += "\t\(hash)" }
-            if let error = r.lastError { line += "\t\(error)" }
+            if let error = r.lastError { line += "\t\(error.escapedForDisplay)" }
             print(line)
         }
     }

@@ -14,8 +14,8 @@ struct StoreOptions: ParsableArguments {
     var caBundle: String?
 
     @Option(help: "Seconds allowed to connect (default 10).") var connectTimeout: Double?
-    @Option(help: "Seconds without progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
-    @Option(help: "Seconds to wait for the answer once the whole body is sent (default 120).") var responseTimeout: Double?
+    @Option(help: "Seconds of no progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
+    @Option(help: "Seconds after the whole body is sent by which the answer must be complete, however slowly it trickles in (default 120).") var responseTimeout: Double?
 
     func validate() throws {
         for (name, value) in [("--connect-timeout", connectTimeout), ("--stall-timeout", stallTimeout), ("--response-timeout", responseTimeout)] {

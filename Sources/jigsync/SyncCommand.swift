@@ -56,9 +56,10 @@ struct SyncCommand: AsyncParsableCommand {
         let report = try await engine.syncOnce(specs, retryFor: DurationParser.parse(retryFor ?? file?.upload?.retry_for ?? Self.defaultRetryFor)!, progress: progress)
         bar?.finish()
         print(Self.summary(report))
-        Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path): \($0.reason)" }, more: "jigsync status --state failed")
-        Self.printAtMost(Self.listedLines, report.stillDue.map { "still due: \($0.path): \($0.reason)" }, more: "jigsync status --state pending")
-        Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0)" }, more: "the log at --log-level warning")
+        // Names may hold newlines or tabs: escaped, each report stays one line.
+        Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state failed")
+        Self.printAtMost(Self.listedLines, report.stillDue.map { "still due: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state pending")
+        Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0.escapedForDisplay)" }, more: "the log at --log-level warning")
         if let rejected = report.rejected {
             FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
             throw ExitCode(3)

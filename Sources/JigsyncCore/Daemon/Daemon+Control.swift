@@ -51,8 +51,8 @@ extension Daemon {
     private func liveStatus() async -> LiveStatus {
         let depth = await scheduler.depth()
         let running = await scheduler.inFlightJobs()
-        let transfers = running.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }.map {
-            LiveStatus.Transfer(path: $0.key, size: $0.value, bytesSent: engine.progress[$0.key] ?? 0)
+        let transfers = running.sorted { $0.key < $1.key }.map {
+            LiveStatus.Transfer(path: $0.key.string, size: $0.value, bytesSent: engine.progress[$0.key] ?? 0)
         }
         return LiveStatus(pid: getpid(), due: depth.waiting, uploading: depth.inFlight, inFlight: transfers,
                           paused: await scheduler.pauseReason, held: await scheduler.heldReason,

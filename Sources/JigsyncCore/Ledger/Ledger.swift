@@ -119,17 +119,17 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: reads
 
-    /// Every row of `folder`, by relative path.
-    public func records(folder: String) async throws(LedgerError) -> [String: FileRecord] {
+    /// Every row of `folder`, by relative path (its bytes: SQLite keeps NFC and NFD names apart, so must the map).
+    public func records(folder: String) async throws(LedgerError) -> [PathBytes: FileRecord] {
         try await onQueue { () throws(LedgerError) in
             self.flushPending()
             let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ?")
             defer { statement.reset() }
             statement.bind([.text(folder)])
-            var rows: [String: FileRecord] = [:]
+            var rows: [PathBytes: FileRecord] = [:]
             while try statement.step() {
                 let record = LedgerSchema.record(from: statement)
-                rows[record.path] = record
+                rows[PathBytes(record.path)] = record
             }
             return rows
         }
@@ -160,7 +160,7 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// The rows of `folder` at or beneath the relative directory `directory` ("" for all).
-    public func records(folder: String, under directory: String) async throws(LedgerError) -> [String: FileRecord] {
+    public func records(folder: String, under directory: String) async throws(LedgerError) -> [PathBytes: FileRecord] {
         guard !directory.isEmpty else { return try await records(folder: folder) }
         return try await onQueue { () throws(LedgerError) in
             self.flushPending()
@@ -169,10 +169,10 @@ public final class Ledger: @unchecked Sendable {
                 "SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND ((path >= ? AND path < ?) OR path = ?)")
             defer { statement.reset() }
             statement.bind([.text(folder), .text(directory + "/"), .text(directory + "0"), .text(directory)])
-            var rows: [String: FileRecord] = [:]
+            var rows: [PathBytes: FileRecord] = [:]
             while try statement.step() {
                 let record = LedgerSchema.record(from: statement)
-                rows[record.path] = record
+                rows[PathBytes(record.path)] = record
             }
             return rows
         }

@@ -33,6 +33,7 @@ enum TransferAbort {
     case fileChanged(String)
     case sendStalled(Duration)
     case noResponse(Duration)
+    case answerIncomplete(Duration)
     case receiveStalled(Duration)
     case responseTooLarge(Int)
     case sinkFailed(String)
@@ -65,7 +66,15 @@ final class CurlTransfer {
     private var lastProgress = ContinuousClock.now
     private var lastUploaded: Int64 = -1
     private var lastDownloaded: Int64 = -1
-    private var uploadFinished: Bool
+    private var uploadFinished: Bool {
+        didSet { if uploadFinished && !oldValue { bodyEndedAt = .now } }
+    }
+    /// When the last byte of the request was handed over (the transfer's start when it has no
+    /// body): the answer is due by this plus the response timeout, however it trickles in.
+    private var bodyEndedAt: ContinuousClock.Instant
+    /// Whether any byte of the answer arrived, and whether its final headers are complete.
+    private var answerStarted = false
+    private var headersComplete = false
     private(set) var abortReason: TransferAbort?
 
     init(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
@@ -82,6 +91,7 @@ final class CurlTransfer {
         self.redactor = configuration.apiKey
         self.completion = completion
         self.uploadFinished = body == nil
+        self.bodyEndedAt = .now
         if case .file = sink { collectingInMemory = false } else { collectingInMemory = true }
         for header in headers { headerList = curl_slist_append(headerList, header) }
         configure(method: method, url: url, configuration: configuration)
@@ -168,7 +178,11 @@ final class CurlTransfer {
     private func receiveHeader(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
         let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: count), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        if line.hasPrefix("HTTP/") {
+        answerStarted = true
+        if line.isEmpty {
+            // The blank line ends a block of headers; only a final answer's (not a 1xx) counts.
+            if outcome.status >= 200 { headersComplete = true }
+        } else if line.hasPrefix("HTTP/") {
             // A new status line (after a 100 Continue, say): headers belong to the latest answer.
             outcome.headers = [:]
             outcome.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
@@ -220,10 +234,24 @@ final class CurlTransfer {
 
     // MARK: driven by the multi loop
 
+    /// Whether the rest of the answer is bounded by the absolute answer deadline: its headers
+    /// until they are complete, and every answer kept in memory (JSON, an error body), which is
+    /// small. Only a download's body, which may be 100 MB on a slow link, is bounded by the
+    /// stall timeout alone.
+    private var answerHasDeadline: Bool {
+        guard headersComplete else { return true }
+        if case .file = sink, outcome.status == 200 { return false }
+        return true
+    }
+
     /// When this transfer must have made progress by, or be aborted.
+    ///
+    /// While sending, each byte sent extends it (a stall timeout). Once the body is sent, the
+    /// answer has an absolute deadline from the end of the body: a server that trickles one
+    /// header line every few seconds must not hold the upload for ever by resetting a clock.
     var deadline: ContinuousClock.Instant {
         if !uploadFinished { return lastProgress + timeouts.sendStallTimeout }
-        if outcome.status < 200 { return lastProgress + timeouts.responseTimeout }
+        if answerHasDeadline { return bodyEndedAt + timeouts.responseTimeout }
         return lastProgress + timeouts.receiveStallTimeout
     }
 
@@ -231,8 +259,8 @@ final class CurlTransfer {
     func expire() {
         if !uploadFinished {
             abortReason = .sendStalled(timeouts.sendStallTimeout)
-        } else if outcome.status < 200 {
-            abortReason = .noResponse(timeouts.responseTimeout)
+        } else if answerHasDeadline {
+            abortReason = answerStarted ? .answerIncomplete(timeouts.responseTimeout) : .noResponse(timeouts.responseTimeout)
         } else {
             abortReason = .receiveStalled(timeouts.receiveStallTimeout)
         }
@@ -259,8 +287,23 @@ final class CurlTransfer {
             result.failure = StoreError(.fileChanged, status: 200, message: "\(body.file.path) \(change)")
         } else if result.status == 0 {
             result.failure = StoreError(.retryLater, message: "the server closed the connection without an answer")
+        } else if let body, result.status == 200, let shortfall = unsentBytes(of: body) {
+            result.failure = StoreError(.unconfirmed, status: 200, message: shortfall)
         }
         completion(result)
+    }
+
+    /// Why a 200 does not cover the whole body, or nil when every declared byte went out.
+    ///
+    /// A server or proxy may answer before the body is complete; curl then stops sending and
+    /// reports success. The answer speaks for the bytes it saw, not the file: both what curl put
+    /// on the wire and what was read and hashed must reach the declared length.
+    private func unsentBytes(of body: UploadBody) -> String? {
+        var uploaded: curl_off_t = 0
+        let onWire = jigsync_curl_getinfo_off(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK ? Int64(uploaded) : body.offset
+        let sent = min(onWire, body.offset)
+        guard sent < body.declaredLength else { return nil }
+        return "the server answered 200 when only \(sent) of \(body.declaredLength) bytes had been sent; not taken as stored"
     }
 
     private func redact(_ text: String) -> String { redactor?.redact(text) ?? text }
@@ -270,6 +313,8 @@ final class CurlTransfer {
         case .fileChanged(let why): StoreError(.fileChanged, message: "file \(why)")
         case .sendStalled(let limit): StoreError(.retryLater, message: "sending made no progress for \(limit); aborted")
         case .noResponse(let limit): StoreError(.retryLater, message: "no answer within \(limit) after the body was sent; aborted")
+        case .answerIncomplete(let limit):
+            StoreError(.retryLater, message: "the answer was still incomplete \(limit) after the body was sent (the server sends it too slowly); aborted")
         case .receiveStalled(let limit): StoreError(.retryLater, message: "receiving made no progress for \(limit); aborted")
         case .responseTooLarge(let limit): StoreError(.retryLater, message: "the server's answer exceeded \(limit) bytes; not the JSON expected")
         case .sinkFailed(let why): StoreError(.fixConfiguration, message: "could not write the download: \(why)")

@@ -58,8 +58,9 @@ public final class FileStoreClient: Sendable {
                                         progress: progress)
         try check(outcome, operation: .upload)
         let answer: UploadAnswer = try decode(outcome)
+        let key = try confirm(answer, asked: options.key, sentBytes: outcome.sentBytes)
         let rateLimit = RateLimitStatus(headers: outcome.headers)
-        return UploadResult(key: answer.key, url: answer.url, size: answer.size,
+        return UploadResult(key: key, url: answer.url, size: answer.size,
                             temporaryPublicURL: answer.temp_public_url,
                             sentBytes: outcome.sentBytes, sentSHA256: outcome.sentSHA256 ?? "",
                             rateLimit: rateLimit, responseBody: outcome.body,
@@ -91,6 +92,28 @@ public final class FileStoreClient: Sendable {
     }
 
     // MARK: -
+
+    /// The key the answer confirms, when it speaks for exactly what was sent; otherwise the
+    /// upload is `unconfirmed`. A `size` other than the bytes sent means the service holds
+    /// other bytes; a `key` other than the one asked for (compared byte for byte: a key
+    /// normalized to another Unicode form is another key) means they are somewhere else.
+    private func confirm(_ answer: UploadAnswer, asked: String?, sentBytes: Int64) throws(StoreError) -> String {
+        if let size = answer.size, size != sentBytes {
+            throw StoreError(.unconfirmed, status: 200,
+                             message: "the server answered 200 but reports \(size) bytes stored of the \(sentBytes) sent; not taken as stored")
+        }
+        switch (answer.key, asked) {
+        case (let answered?, let asked?) where PathBytes(answered) != PathBytes(asked):
+            throw StoreError(.unconfirmed, status: 200,
+                             message: "the server answered 200 for the key \(answered), not the key asked for (\(asked)); not taken as stored")
+        case (let answered?, _):
+            return answered
+        case (nil, let asked?):
+            return asked
+        case (nil, nil):
+            throw StoreError(.retryLater, status: 200, message: "the server answered 200 without saying which key it chose")
+        }
+    }
 
     private var urls: StoreURLs { StoreURLs(configuration: configuration) }
 
@@ -195,7 +218,7 @@ private final class TransferIDBox: @unchecked Sendable {
 
 /// The JSON of a successful upload.
 private struct UploadAnswer: Decodable {
-    var key: String
+    var key: String?
     var url: String?
     var size: Int64?
     var temp_public_url: String?

@@ -23,9 +23,10 @@ public struct StoreConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(10)
     /// Sending that makes no progress this long is aborted: the peer or the path is stuck.
     public var sendStallTimeout: Duration = .seconds(30)
-    /// The wait for the first byte of the answer once the whole body is sent. The server may
-    /// still be storing a 100 MB body, so this is longer than the stall timeout and is not
-    /// mistaken for one.
+    /// The time from the end of the body by which the answer must be complete (for a download,
+    /// its headers; its body is bounded by the receive stall timeout). The server may still be
+    /// storing a 100 MB body, so this is longer than the stall timeout and is not mistaken for
+    /// one. It is absolute: a server that trickles its answer a byte at a time cannot extend it.
     public var responseTimeout: Duration = .seconds(120)
     /// Receiving (a download) that makes no progress this long is aborted.
     public var receiveStallTimeout: Duration = .seconds(30)

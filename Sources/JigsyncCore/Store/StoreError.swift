@@ -13,6 +13,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case fixConfiguration = "fix-configuration"
         /// The file changed size or content while it was being sent; send it again.
         case fileChanged = "file-changed"
+        /// The server answered 200, but not for what was asked: it answered before every declared
+        /// byte was sent, or named another key or size than the one sent. Nothing says the service
+        /// holds these bytes under this key, so the upload is not recorded; try again later.
+        case unconfirmed
         /// The key asked for does not exist (read or delete answered 404).
         case notFound = "not-found"
         /// The request was cancelled by the caller.
@@ -37,7 +41,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
     /// Whether trying the same request again later may succeed.
     public var isTransient: Bool {
-        disposition == .retryLater || disposition == .fileChanged
+        disposition == .retryLater || disposition == .fileChanged || disposition == .unconfirmed
     }
 
     public var description: String {

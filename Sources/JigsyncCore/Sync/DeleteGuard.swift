@@ -46,9 +46,9 @@ public final class RemoteDeletes: @unchecked Sendable {
     private var policy: [FolderID: Bool] = [:]
     private var guardState: DeleteGuard
     /// Keys ("folder/path") whose delete the guard held back, until `release()`.
-    private var held: Set<String> = []
+    private var held: Set<PathBytes> = []
     /// Keys an operator released: admitted once regardless of the guard.
-    private var released: Set<String> = []
+    private var released: Set<PathBytes> = []
 
     init(limit: Int = DeleteGuard.defaultLimit, window: Duration = DeleteGuard.defaultWindow) {
         guardState = DeleteGuard(limit: limit, window: window)
@@ -61,7 +61,7 @@ public final class RemoteDeletes: @unchecked Sendable {
     func deletesRemote(_ folder: FolderID) -> Bool { lock.withLock { policy[folder] ?? false } }
 
     /// Whether one more remote delete may go out now; when not, the key is held and the reason returned.
-    func admit(_ key: String) -> String? {
+    func admit(_ key: PathBytes) -> String? {
         lock.withLock {
             if released.remove(key) != nil { return nil }   // an operator let this one go
             if guardState.allow(at: .now) { return nil }

@@ -7,6 +7,10 @@ public struct FolderID: Hashable, Sendable, Codable, CustomStringConvertible {
     public let path: String
     public init(_ path: String) { self.path = path }
     public var description: String { path }
+
+    // By bytes, as every path (see `PathBytes`).
+    public static func == (lhs: FolderID, rhs: FolderID) -> Bool { PathBytes(lhs.path) == PathBytes(rhs.path) }
+    public func hash(into hasher: inout Hasher) { hasher.combine(PathBytes(path)) }
 }
 
 /// A folder to sync: where it is, the key prefix of its files, and which files it leaves out.

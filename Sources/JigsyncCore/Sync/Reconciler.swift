@@ -29,8 +29,9 @@ public struct Reconciler: Sendable {
     }
 
     /// Walks the folder (or the directory `under` beneath it) and compares it with `known`, the
-    /// ledger's rows for the same part; rows whose file is gone become `deleted`.
-    public func reconcile(_ folder: Folder, known: [String: FileRecord], under directory: String = "") async throws -> Plan {
+    /// ledger's rows for the same part; rows whose file is gone become `deleted`. Paths are
+    /// matched by their bytes: names equal only after Unicode normalization are two files.
+    public func reconcile(_ folder: Folder, known: [PathBytes: FileRecord], under directory: String = "") async throws -> Plan {
         var plan = Plan()
         let (entries, problems) = try await FSQueue.run { () throws(FSError) -> ([WalkEntry], [String]) in
             var problems: [String] = []
@@ -38,12 +39,13 @@ public struct Reconciler: Sendable {
             return (entries, problems)
         }
         plan.problems = problems
-        var seen = Set<String>()
+        var seen = Set<PathBytes>()
         seen.reserveCapacity(entries.count)
         for entry in entries {
-            seen.insert(entry.relativePath)
+            let path = PathBytes(entry.relativePath)
+            seen.insert(path)
             plan.examined += 1
-            try await classify(entry, known: known[entry.relativePath], folder: folder, into: &plan)
+            try await classify(entry, known: known[path], folder: folder, into: &plan)
         }
         let now = Self.wallNanoseconds()
         for (path, record) in known where !seen.contains(path) && record.state != .deleted {

@@ -132,11 +132,11 @@ extension SyncEngine {
 /// `@unchecked Sendable`: `sent` is guarded by `lock` (written from the curl thread).
 final class ProgressBoard: @unchecked Sendable {
     private let lock = NSLock()
-    private var sent: [String: Int64] = [:]
+    private var sent: [PathBytes: Int64] = [:]
 
-    func update(_ key: String, _ bytes: Int64) { lock.withLock { sent[key] = bytes } }
-    func remove(_ key: String) { _ = lock.withLock { sent.removeValue(forKey: key) } }
-    subscript(key: String) -> Int64? { lock.withLock { sent[key] } }
+    func update(_ key: PathBytes, _ bytes: Int64) { lock.withLock { sent[key] = bytes } }
+    func remove(_ key: PathBytes) { _ = lock.withLock { sent.removeValue(forKey: key) } }
+    subscript(key: PathBytes) -> Int64? { lock.withLock { sent[key] } }
 }
 
 /// The open folder roots by path; the daemon replaces one when its root comes back.

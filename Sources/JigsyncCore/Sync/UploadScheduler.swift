@@ -15,7 +15,7 @@ actor UploadScheduler {
         var due: ContinuousClock.Instant
         var isDelete: Bool { record.state == .deleting }
         var isLarge: Bool { !isDelete && record.size > UploadScheduler.largeFileBytes }
-        var key: String { UploadScheduler.key(record) }
+        var key: PathBytes { UploadScheduler.key(record) }
     }
 
     /// Above this a file counts as large: at 50 MB/s it holds a worker for a fifth of a second or more.
@@ -30,13 +30,14 @@ actor UploadScheduler {
     /// Keys backing off until their due time (few, compared with the ready ones).
     private var delayed: [Entry] = []
     /// The latest row of every key waiting (ready or delayed): membership is a lookup, not a scan.
-    private var waiting: [String: FileRecord] = [:]
+    /// Keyed by bytes: names equal only after Unicode normalization are two files.
+    private var waiting: [PathBytes: FileRecord] = [:]
     /// What is being sent now: key → size.
-    private var running: [String: Int64] = [:]
+    private var running: [PathBytes: Int64] = [:]
     /// The rows being sent now, by key (what a plan compares a fresh stat with).
-    private var sendingRecords: [String: FileRecord] = [:]
+    private var sendingRecords: [PathBytes: FileRecord] = [:]
     /// Keys that changed while in flight: queued again (with this row) when the transfer ends.
-    private var dirty: [String: (record: FileRecord, delay: Duration)] = [:]
+    private var dirty: [PathBytes: (record: FileRecord, delay: Duration)] = [:]
     private var largeInFlight = 0
     private let maxLarge: Int
     private var stopped = false
@@ -46,7 +47,7 @@ actor UploadScheduler {
     private var timer: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
     /// How long a failing file is retried, counted from its first failure (nil: for ever).
     private let retryFor: Duration?
-    private var firstFailure: [String: ContinuousClock.Instant] = [:]
+    private var firstFailure: [PathBytes: ContinuousClock.Instant] = [:]
     /// Why uploads are paused, if they are; a probe goes out at `probeAt`.
     private(set) var pauseReason: String?
     private var probeAt: ContinuousClock.Instant?
@@ -56,7 +57,7 @@ actor UploadScheduler {
     private(set) var heldReason: String?
 
     private struct Entry {
-        var key: String
+        var key: PathBytes
         var due: ContinuousClock.Instant
         var isLarge: Bool
     }
@@ -67,7 +68,7 @@ actor UploadScheduler {
         self.retryFor = retryFor
     }
 
-    static func key(_ record: FileRecord) -> String { record.folder + "/" + record.path }
+    static func key(_ record: FileRecord) -> PathBytes { PathBytes(record.folder + "/" + record.path) }
 
     /// Queues `record` to be sent after `delay` (or updates the queued row of the same path).
     func add(_ record: FileRecord, after delay: Duration = .zero) {
@@ -112,9 +113,10 @@ actor UploadScheduler {
 
     /// Drops every queued job of `folder` (a reload removed it); transfers in flight finish.
     func forget(folder: FolderID) {
-        let prefix = folder.path + "/"
-        for key in waiting.keys where key.hasPrefix(prefix) { waiting.removeValue(forKey: key) }
-        for key in dirty.keys where key.hasPrefix(prefix) { dirty.removeValue(forKey: key) }
+        let prefix = Array((folder.path + "/").utf8)
+        func inFolder(_ key: PathBytes) -> Bool { key.string.utf8.starts(with: prefix) }
+        for key in waiting.keys where inFolder(key) { waiting.removeValue(forKey: key) }
+        for key in dirty.keys where inFolder(key) { dirty.removeValue(forKey: key) }
         wakeAll()
     }
 
@@ -156,7 +158,7 @@ actor UploadScheduler {
 
     /// Whether this path is queued, backing off or in flight.
     func contains(folder: String, path: String) -> Bool {
-        let key = folder + "/" + path
+        let key = PathBytes(folder + "/" + path)
         return waiting[key] != nil || running[key] != nil
     }
 
@@ -199,7 +201,7 @@ actor UploadScheduler {
     }
 
     /// The uploads in flight, by "folder/path", with their sizes.
-    func inFlightJobs() -> [String: Int64] { running }
+    func inFlightJobs() -> [PathBytes: Int64] { running }
 
     private func started(_ job: Job) -> Job {
         running[job.key] = job.record.size

@@ -35,7 +35,7 @@ struct Uploader: Sendable {
             }
             fail(&record, reason: error.reason, status: nil)
             await tally.failed(fullPath, error.reason)
-            engine.logger.warning("\(fullPath): \(error.reason)")
+            engine.logger.warning("\(fullPath.escapedForDisplay): \(error.reason)")
             return
         }
         record.update(stat: file.openedStat, examinedAt: examinedAt)
@@ -53,7 +53,7 @@ struct Uploader: Sendable {
             try await engine.limiter.acquire()
             let options = FileStoreClient.UploadOptions(key: record.key, overwrite: engine.settings.onConflict == .overwrite,
                                                         contentType: record.contentType)
-            let key = record.folder + "/" + record.path
+            let key = PathBytes(record.folder + "/" + record.path)
             let board = engine.progress
             defer { board.remove(key) }
             let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
@@ -81,7 +81,7 @@ struct Uploader: Sendable {
             engine.ledger.save(record)
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
-            engine.logger.debug("uploaded \(fullPath) as \(record.key) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
+            engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
             await handle(error, record: &record, fullPath: fullPath)
         } catch {
@@ -109,7 +109,7 @@ struct Uploader: Sendable {
     private func handle(_ error: StoreError, record: inout FileRecord, fullPath: String) async {
         record.lastHTTPStatus = error.status
         switch error.disposition {
-        case .retryLater, .cancelled:
+        case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
             record.attempts += 1
             let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
@@ -117,12 +117,12 @@ struct Uploader: Sendable {
             record.lastError = error.description
             record.nextAttemptAt = Self.wallMilliseconds(after: delay)
             engine.ledger.save(record)
-            guard error.disposition == .retryLater else { return }   // cancelled: shutting down, the row stays due
+            guard error.disposition != .cancelled else { return }   // shutting down: the row stays due
             if await scheduler.retry(record, after: delay) {
-                engine.logger.info("\(fullPath): \(error); retry \(record.attempts) in \(delay)")
+                engine.logger.info("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay)")
             } else {
                 await tally.gaveUp(fullPath, error.description)
-                engine.logger.warning("\(fullPath): \(error); still failing after the retry period, left due")
+                engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); still failing after the retry period, left due")
             }
         case .fileChanged:
             record.state = .pending
@@ -132,7 +132,7 @@ struct Uploader: Sendable {
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             await tally.failed(fullPath, error.description)
-            engine.logger.warning("\(fullPath): \(error)")
+            engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay)")
         case .conflict:
             record.state = .skipped
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"

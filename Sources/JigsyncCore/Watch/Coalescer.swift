@@ -46,9 +46,21 @@ public struct Coalescer: Sendable {
 }
 
 /// A path beneath one of the watched folders.
+///
+/// Equal and hashed by the path's bytes, not `String` equality: names that differ only in
+/// Unicode normalization are two files, each with its own deadline and watch.
 public struct WatchedPath: Hashable, Sendable {
     /// The folder it is in.
     public var folder: FolderID
     /// Relative path, `/`-separated.
     public var path: String
+
+    public static func == (lhs: WatchedPath, rhs: WatchedPath) -> Bool {
+        lhs.folder == rhs.folder && PathBytes(lhs.path) == PathBytes(rhs.path)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(folder)
+        hasher.combine(PathBytes(path))
+    }
 }

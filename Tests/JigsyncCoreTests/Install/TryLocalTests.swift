@@ -21,7 +21,7 @@ struct TryLocalTests {
         // setsid: the script leads its own process group, as under a terminal, so SIGINT reaches all of it.
         let run = try LiveProcess(URL(fileURLWithPath: "/usr/bin/setsid"), [script.path], environment: environment(port: "0"))
         defer { run.kill() }
-        let watching = try #require(run.waitForOutput(containing: "watching ./inbox", within: .seconds(60)), run.output)
+        let watching = try #require(run.waitForOutput(containing: "watching ./inbox", within: .seconds(60)), "\(run.output)")
         #expect(watching.hasPrefix("watching ./inbox"))
         let output = run.output
         let daemonWatches = try #require(output.range(of: "watching 1 folder(s)"), "the daemon's own line is missing: \(output)")

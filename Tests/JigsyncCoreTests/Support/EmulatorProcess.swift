@@ -75,6 +75,14 @@ final class EmulatorProcess: @unchecked Sendable {
         return Dictionary(uniqueKeysWithValues: files.map { ($0.key, $0) })
     }
 
+    /// Every stored file in the emulator's order (by the bytes of the key). Unlike `listing()`,
+    /// keys equal only as Swift `String`s (NFC and NFD) stay two entries.
+    func storedFiles() async throws -> [StoredFile] {
+        struct Listing: Decodable { var files: [StoredFile] }
+        let (data, _) = try await URLSession.shared.data(from: URL(string: baseURL + "/_emulator/files")!)
+        return try JSONDecoder().decode(Listing.self, from: data).files
+    }
+
     /// The environment a jigsync process or an SDK needs to reach this emulator.
     var clientEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
