@@ -187,7 +187,7 @@ public final class Daemon: Service, @unchecked Sendable {
         switch signal {
         case .path(let watched):
             await planner.reconcile(path: watched)
-        case .directoryAppeared(let watched):
+        case .directoryAppeared(let watched), .directoryChanged(let watched):
             await planner.reconcile(watched.folder, under: watched.path)
         case .directoryGone(let watched):
             await planner.directoryGone(watched)
