@@ -69,6 +69,18 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         let reporter = self.reporter
         tally = Tally(total: 0, bytes: 0, progress: { _ in reporter.changed() })
+        // A ledger that cannot record holds uploads and says so at once; they resume by themselves.
+        ledger.observeWrites { state in
+            if let failure = state.failure {
+                logger.error("ledger writes failing, uploads paused until a write succeeds: \(failure)")
+            } else {
+                logger.notice("ledger writes work again; uploads resume")
+            }
+            Task {
+                await scheduler.ledgerWrites(state)
+                reporter.changed()
+            }
+        }
     }
 
     public func run() async throws {
@@ -175,7 +187,7 @@ public final class Daemon: Service, @unchecked Sendable {
         switch signal {
         case .path(let watched):
             await planner.reconcile(path: watched)
-        case .directoryAppeared(let watched):
+        case .directoryAppeared(let watched), .directoryChanged(let watched):
             await planner.reconcile(watched.folder, under: watched.path)
         case .directoryGone(let watched):
             await planner.directoryGone(watched)
@@ -344,6 +356,9 @@ public final class Daemon: Service, @unchecked Sendable {
         var items: [Attention.Item] = []
         if let paused = await scheduler.pauseReason { items.append(.init(level: .broken, message: "uploads paused: \(paused)")) }
         if let held = await scheduler.heldReason { items.append(.init(level: .degraded, message: "uploads \(held)")) }
+        if let failure = await scheduler.ledgerFailure {
+            items.append(.init(level: .broken, message: "uploads paused: ledger writes failing: \(failure)"))
+        }
         if let held = deletes.heldDeletes {
             items.append(.init(level: .degraded, message: "\(held.reason): \(held.count) remote delete(s) held; `jigsync retry --deletes` lets them go"))
         }

@@ -55,12 +55,33 @@ public final class Folder: @unchecked Sendable {
         }
     }
 
-    /// `lstat` of an entry beneath the folder; nil when it no longer exists.
+    /// `lstat` of an entry beneath the folder; nil when it is not there as a plain path beneath
+    /// the folder (gone, or reached only through a symlink or another file system).
+    ///
+    /// The last component is not followed (`AT_SYMLINK_NOFOLLOW`), and neither is any before it:
+    /// the parent is opened beneath the root without symlinks, then `fstatat` names the entry in
+    /// it. `fstatat(root, "d/sub/f")` alone would follow a symlink `d` to wherever it points.
     public func lstat(_ relativePath: String) throws(FSError) -> FileStat? {
+        let (parentPath, name) = Self.split(relativePath)
+        var parent = fd
+        if !parentPath.isEmpty {
+            do {
+                parent = try openBeneath(parentPath, flags: jigsync_o_path() | O_DIRECTORY | O_CLOEXEC)
+            } catch where [ENOENT, ENOTDIR, ELOOP, EXDEV].contains(error.code ?? 0) {
+                return nil
+            }
+        }
+        defer { if parent != fd { close(parent) } }
         var s = stat()
-        if fstatat(fd, relativePath, &s, AT_SYMLINK_NOFOLLOW) == 0 { return FileStat(s) }
+        if fstatat(parent, name, &s, AT_SYMLINK_NOFOLLOW) == 0 { return FileStat(s) }
         if errno == ENOENT || errno == ENOTDIR { return nil }
         throw FSError(path: fullPath(relativePath), errno: errno, operation: "lstat")
+    }
+
+    /// "a/b/c" → ("a/b", "c"); "c" → ("", "c").
+    private static func split(_ relativePath: String) -> (parent: String, name: String) {
+        guard let slash = relativePath.lastIndex(of: "/") else { return ("", relativePath) }
+        return (String(relativePath[..<slash]), String(relativePath[relativePath.index(after: slash)...]))
     }
 
     /// Opens a regular file beneath the folder for reading.

@@ -65,33 +65,57 @@ public enum FolderWalker {
     }
 }
 
+/// A directory beneath a folder, held open while a visitor looks at it.
+public struct OpenDirectory {
+    /// Its path relative to the folder ("" for the root).
+    public let relativePath: String
+    /// `/proc/self/fd/N` of the open descriptor: a name for exactly this directory, whatever
+    /// happens to the path meanwhile (valid only during the visit). Following it is safe: it was
+    /// opened beneath the folder's root without following any symlink.
+    public let descriptorPath: String
+}
+
 extension FolderWalker {
-    /// The directories beneath (and including) `absolutePath`, relative to it ("" for itself),
-    /// without following symlinks or leaving `device`. For setting up watches.
-    public static func directories(at absolutePath: String, device: UInt64) -> [String] {
-        let root = FSCall.retryingEINTR { open(absolutePath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard root >= 0 else { return [] }
-        var result: [String] = []
-        var pending: [(fd: Int32, relative: String)] = [(root, "")]
+    /// Visits `directory` (relative to the folder, "" for the root) and every directory beneath
+    /// it, each opened beneath the folder's root: the first with `openat2` (no symlinks, no other
+    /// file system), the rest one name at a time from their open parent with `O_NOFOLLOW`, so a
+    /// directory swapped for a symlink leads nowhere. For setting up watches. `visit` returns
+    /// false to stop. Directories that cannot be opened are passed over.
+    public static func forEachDirectory(of folder: Folder, under directory: String = "", _ visit: (OpenDirectory) -> Bool) {
+        guard let top = try? folder.openDirectory(directory) else { return }
+        var pending: [(fd: Int32, relative: String)] = [(top, directory)]
+        var going = true
         while let (dirfd, relative) = pending.popLast() {
-            result.append(relative)
-            guard let dir = fdopendir(dirfd) else {
+            if going { going = visit(OpenDirectory(relativePath: relative, descriptorPath: "/proc/self/fd/\(dirfd)")) }
+            guard going, let dir = fdopendir(dirfd) else {
                 close(dirfd)
                 continue
             }
-            defer { closedir(dir) }
+            defer { closedir(dir) }   // closes dirfd too
             while let entry = readdir(dir) {
                 guard entry.pointee.d_type == DT_DIR || entry.pointee.d_type == DT_UNKNOWN else { continue }
                 let rawName = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
                 if rawName == [46] || rawName == [46, 46] { continue }
+                // A directory whose name is not UTF-8 is skipped by the walk, so it is not watched either.
                 guard let name = String(validating: rawName, as: UTF8.self) else { continue }
-                var s = stat()
-                guard fstatat(dirfd, name, &s, AT_SYMLINK_NOFOLLOW) == 0, s.st_mode & S_IFMT == S_IFDIR,
-                      UInt64(s.st_dev) == device else { continue }
                 let child = FSCall.retryingEINTR { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-                if child >= 0 { pending.append((child, relative.isEmpty ? name : relative + "/" + name)) }
+                guard child >= 0 else { continue }   // not a directory (any more), or a symlink
+                var s = stat()
+                guard fstat(child, &s) == 0, UInt64(s.st_dev) == folder.device else {
+                    close(child)   // another file system: not crossed
+                    continue
+                }
+                pending.append((child, relative.isEmpty ? name : relative + "/" + name))
             }
         }
+    }
+
+    /// The directories beneath (and including) `absolutePath`, relative to it ("" for itself),
+    /// without following symlinks or leaving `device`.
+    public static func directories(at absolutePath: String, device: UInt64) -> [String] {
+        guard let folder = try? Folder(path: absolutePath), folder.device == device else { return [] }
+        var result: [String] = []
+        forEachDirectory(of: folder) { result.append($0.relativePath); return true }
         return result
     }
 }

@@ -10,8 +10,13 @@ import Glibc
 /// transactions: whatever accumulated while the previous flush ran goes in the next one, so a
 /// burst of changes costs a few commits, and an idle ledger costs nothing.
 ///
-/// `@unchecked Sendable`: `connection` is used only on `queue`; `pendingWrites` and
-/// `flushScheduled` are guarded by `lock`.
+/// A flush that fails (a full disk, the file deleted or replaced under the owner) is an error at
+/// once, not at shutdown: its rows stay queued, `writeState` says why, the observer hears it, and
+/// a timer retries with a growing delay until a commit goes through (then the observer hears that
+/// too). While writes succeed there is no timer.
+///
+/// `@unchecked Sendable`: `connection` is used only on `queue`; `pendingWrites`,
+/// `flushScheduled`, the write state, the retry state and the observer are guarded by `lock`.
 public final class Ledger: @unchecked Sendable {
     public let path: String
     /// Rows found `uploading` at open and put back to `pending`.
@@ -23,7 +28,15 @@ public final class Ledger: @unchecked Sendable {
     private let lock = NSLock()
     private var pendingWrites: [FileRecord] = []
     private var flushScheduled = false
-    private var lastFlushError: LedgerError?
+    /// The file SQLite opened (device, inode): a path that names another file, or none, means
+    /// the ledger was deleted or replaced under us, and a commit would go nowhere anyone reads.
+    private let identity: (device: UInt64, inode: UInt64)
+    private var writeFailure: LedgerError?
+    private var writeSequence = 0
+    private let retryDelay: LedgerRetryDelay
+    private var nextRetryDelay: Duration
+    private var retryScheduled = false
+    private var writeObserver: (@Sendable (LedgerWriteState) -> Void)?
 
     /// The default location: `$STATE_DIRECTORY/ledger.db` under systemd, else
     /// `$XDG_STATE_HOME/jigsync/ledger.db`, else `~/.local/state/jigsync/ledger.db`.
@@ -39,8 +52,11 @@ public final class Ledger: @unchecked Sendable {
     }
 
     /// Opens the ledger at `path` as its owner.
-    public init(path: String) throws(LedgerError) {
+    /// - Parameter retryDelay: how soon a failed write is tried again (tests shorten it).
+    public init(path: String, retryDelay: LedgerRetryDelay = .standard) throws(LedgerError) {
         self.path = path
+        self.retryDelay = retryDelay
+        nextRetryDelay = retryDelay.initial
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
             do {
@@ -55,8 +71,13 @@ public final class Ledger: @unchecked Sendable {
         // Create it 0600 before SQLite does (SQLite gives its -wal and -shm files the same mode).
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw LedgerError(.failed, path: path, message: String(cString: strerror(errno))) }
+        var created = stat()
+        fstat(fd, &created)
         close(fd)
+        identity = (UInt64(created.st_dev), UInt64(created.st_ino))
         connection = try SQLiteConnection(path: path, readOnly: false)
+        // SQLite opened the path after we did: it must still be the same file.
+        try Self.checkIdentity(path, identity)
         try Self.migrate(connection)
         try connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         let recover = try connection.statement("UPDATE files SET state = 'pending' WHERE state = 'uploading'")
@@ -202,20 +223,39 @@ public final class Ledger: @unchecked Sendable {
         guard !records.isEmpty else { return }
         let schedule = lock.withLock {
             pendingWrites.append(contentsOf: records)
+            // While writes fail, the retry timer takes these along; no attempt per save.
+            guard !retryScheduled else { return false }
             defer { flushScheduled = true }
             return !flushScheduled
         }
         if schedule { queue.async { self.flushPending() } }
     }
 
-    /// Waits until everything queued so far is committed; throws the last write failure.
+    /// Waits until everything queued so far is committed; throws why it could not be (the rows
+    /// stay queued and are retried).
     public func flush() async throws(LedgerError) {
         try await onQueue { () throws(LedgerError) in
             self.flushPending()
-            if let error = self.lock.withLock({ defer { self.lastFlushError = nil }; return self.lastFlushError }) {
-                throw error
-            }
+            if let error = self.lock.withLock({ self.writeFailure }) { throw error }
         }
+    }
+
+    /// Writes `record` and waits until it is committed: for a row that must be on disk before
+    /// anything else happens (an upload is recorded `uploading` before a byte is sent).
+    public func commit(_ record: FileRecord) async throws(LedgerError) {
+        save(record)
+        try await flush()
+    }
+
+    /// Whether writes go through now, and why not.
+    public var writeState: LedgerWriteState {
+        lock.withLock { LedgerWriteState(sequence: writeSequence, failure: writeFailure) }
+    }
+
+    /// Calls `observer` (on the ledger's queue; it must not block) each time writes start
+    /// failing or work again. One observer at a time; nil removes it.
+    public func observeWrites(_ observer: (@Sendable (LedgerWriteState) -> Void)?) {
+        lock.withLock { writeObserver = observer }
     }
 
     /// Makes failed rows (or the rows at `paths` of `folder`) due again; returns how many changed.
@@ -241,7 +281,9 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    /// On `queue`: writes every queued row in one transaction.
+    /// On `queue`: writes every queued row in one transaction. On failure the rows go back to
+    /// the front of the queue (only the newest row of each path: memory follows the files, not
+    /// the attempts) and a retry is scheduled; the observer hears of each change of state.
     private func flushPending() {
         let batch = lock.withLock {
             defer { pendingWrites.removeAll(keepingCapacity: true); flushScheduled = false }
@@ -249,6 +291,7 @@ public final class Ledger: @unchecked Sendable {
         }
         guard !batch.isEmpty else { return }
         do throws(LedgerError) {
+            try Self.checkIdentity(path, identity)
             try connection.transaction { () throws(LedgerError) in
                 let statement = try connection.statement(LedgerSchema.upsert)
                 for record in batch {
@@ -257,8 +300,63 @@ public final class Ledger: @unchecked Sendable {
                     try statement.step()
                 }
             }
+            let (observer, state) = lock.withLock { () -> ((@Sendable (LedgerWriteState) -> Void)?, LedgerWriteState?) in
+                guard writeFailure != nil else { return (nil, nil) }
+                writeFailure = nil
+                writeSequence += 1
+                nextRetryDelay = retryDelay.initial
+                return (writeObserver, LedgerWriteState(sequence: writeSequence, failure: nil))
+            }
+            if let state { observer?(state) }
         } catch {
-            lock.withLock { lastFlushError = error }
+            let (observer, state, delay) = lock.withLock {
+                () -> ((@Sendable (LedgerWriteState) -> Void)?, LedgerWriteState?, Duration?) in
+                pendingWrites = Self.newestPerPath(batch + pendingWrites)
+                var changed: LedgerWriteState?
+                if writeFailure?.message != error.message {
+                    writeSequence += 1
+                    changed = LedgerWriteState(sequence: writeSequence, failure: error)
+                }
+                writeFailure = error
+                guard !retryScheduled else { return (writeObserver, changed, nil) }
+                retryScheduled = true
+                defer { nextRetryDelay = min(nextRetryDelay * 2, retryDelay.maximum) }
+                return (writeObserver, changed, nextRetryDelay)
+            }
+            if let state { observer?(state) }
+            if let delay {
+                queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000
+                                                                     + delay.components.attoseconds / 1_000_000_000))) {
+                    self.lock.withLock { self.retryScheduled = false }
+                    self.flushPending()
+                }
+            }
+        }
+    }
+
+    /// The last row queued for each path, in the order of those last rows: writing them is the
+    /// same as writing all of them in order.
+    private static func newestPerPath(_ records: [FileRecord]) -> [FileRecord] {
+        var seen = Set<String>()
+        var kept: [FileRecord] = []
+        for record in records.reversed() where seen.insert(record.folder + "\u{0}" + record.path).inserted {
+            kept.append(record)
+        }
+        return kept.reversed()
+    }
+
+    /// Throws unless `path` still names the file the ledger opened: a ledger deleted or replaced
+    /// under a running owner would take commits that nobody will ever read.
+    private static func checkIdentity(_ path: String, _ identity: (device: UInt64, inode: UInt64)) throws(LedgerError) {
+        var named = stat()
+        guard Glibc.lstat(path, &named) == 0 else {
+            let reason = errno == ENOENT ? "was deleted while jigsync had it open" : "cannot be checked: \(String(cString: strerror(errno)))"
+            throw LedgerError(.failed, path: path, message: "\(reason); new rows are kept in memory and written when it is back "
+                              + "(put it back, or restart jigsync to start a new ledger from the folders)")
+        }
+        guard UInt64(named.st_dev) == identity.device, UInt64(named.st_ino) == identity.inode else {
+            throw LedgerError(.failed, path: path, message: "was replaced by another file while jigsync had it open; new rows are kept "
+                              + "in memory and written when the original is back (or restart jigsync to use the new file)")
         }
     }
 

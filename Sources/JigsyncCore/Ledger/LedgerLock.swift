@@ -39,8 +39,10 @@ final class LedgerLock {
     func write(note: String?) {
         self.note = note
         let record = "\(getpid())\n\(started)\n\(socketPath ?? "-")\n" + (note.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" } ?? "")
-        ftruncate(fd, 0)
-        _ = record.withCString { pwrite(fd, $0, strlen($0), 0) }
+        // Overwrite, then cut: the file's first page is kept, so the note still gets through
+        // when the file system is full (that is when it matters most: "ledger writes failing").
+        let written = record.withCString { pwrite(fd, $0, strlen($0), 0) }
+        if written >= 0 { ftruncate(fd, off_t(written)) }
     }
 
     deinit { close(fd) }   // closing the descriptor releases the flock

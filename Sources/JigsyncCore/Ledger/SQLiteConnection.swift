@@ -89,6 +89,9 @@ final class SQLiteConnection {
                                code: rc)
         }
         let context = sql.map { " in `\($0.prefix(80))`" } ?? ""
+        if primary == SQLITE_FULL {
+            return LedgerError(.failed, path: path, message: "the file system holding the ledger is full (\(message)\(context)); free space there", code: rc)
+        }
         return LedgerError(.failed, path: path, message: "\(message)\(context)", code: rc)
     }
 }

@@ -55,6 +55,10 @@ actor UploadScheduler {
     private var pauseCount = 0
     /// Set by an operator (`jigsync pause`): nothing is handed out, not even probes, until `release()`.
     private(set) var heldReason: String?
+    /// Why the ledger cannot record now: nothing is handed out (what is sent must be recorded)
+    /// until its writes work again. Kept apart from an operator's hold, which `resume` ends.
+    private(set) var ledgerFailure: String?
+    private var ledgerSequence = -1
 
     private struct Entry {
         var key: PathBytes
@@ -170,8 +174,8 @@ actor UploadScheduler {
             let now = clock.now
             promoteDelayed(now: now)
             var wake = delayed.map(\.due).min()
-            if heldReason != nil {
-                // Held by an operator: wait for release().
+            if heldReason != nil || ledgerFailure != nil {
+                // Held by an operator (until release()) or by the ledger (until it writes again).
             } else if pauseReason != nil {
                 if !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
                     probeInFlight = true
@@ -190,6 +194,17 @@ actor UploadScheduler {
     /// Holds every upload back until `release()` (an operator's `jigsync pause`).
     func hold(_ reason: String) {
         heldReason = reason
+        wakeAll()
+    }
+
+    /// Follows the ledger's writes: held while they fail, handed out again once they work. States
+    /// older than one already applied are ignored (they come through separate tasks). A one-shot
+    /// sync has nobody to wait for the disk: it stops, and its rows stay due.
+    func ledgerWrites(_ state: LedgerWriteState) {
+        guard state.sequence >= ledgerSequence else { return }
+        ledgerSequence = state.sequence
+        ledgerFailure = state.failure.map(\.description)
+        if ledgerFailure != nil && !continuous { stop() }
         wakeAll()
     }
 

@@ -47,7 +47,16 @@ struct Uploader: Sendable {
         }
         record.state = .uploading
         record.contentType = engine.contentTypes.type(for: record.path)
-        engine.ledger.save(record)
+        do {
+            // Nothing is sent that cannot be recorded: the row is on disk before the first byte goes.
+            try await engine.ledger.commit(record)
+        } catch {
+            record.state = .pending
+            engine.ledger.save(record)
+            await scheduler.add(record)
+            await scheduler.ledgerWrites(engine.ledger.writeState)
+            return
+        }
 
         do {
             try await engine.limiter.acquire()

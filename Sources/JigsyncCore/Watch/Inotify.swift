@@ -59,6 +59,26 @@ final class Inotify: @unchecked Sendable {
         return wd
     }
 
+    /// Watches a directory held open beneath a folder, through its `/proc/self/fd/N` name: the
+    /// watch lands on exactly the inode that was opened, never on whatever a path resolves to now.
+    /// `IN_DONT_FOLLOW` is left out here: the last component is the descriptor's magic link,
+    /// which must be followed to reach the directory. `shownPath` is for messages.
+    func addWatch(_ directory: OpenDirectory, shownPath: String) throws(WatchError) -> Int32 {
+        let wd = inotify_add_watch(fd, directory.descriptorPath, Self.watchMask & ~UInt32(IN_DONT_FOLLOW))
+        guard wd >= 0 else {
+            switch errno {
+            case ENOSPC:
+                throw WatchError(path: shownPath, reason: "the inotify watch limit is reached: raise fs.inotify.max_user_watches", isLimit: true)
+            case ENOENT:
+                // The descriptor is open, so the directory is there: /proc is not.
+                throw WatchError(path: shownPath, reason: "cannot be watched through /proc/self/fd: is /proc mounted?")
+            default:
+                throw WatchError(path: shownPath, reason: "inotify_add_watch: \(String(cString: strerror(errno)))")
+            }
+        }
+        return wd
+    }
+
     func removeWatch(_ wd: Int32) {
         inotify_rm_watch(fd, wd)
     }

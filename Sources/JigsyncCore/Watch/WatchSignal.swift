@@ -4,6 +4,9 @@ public enum WatchSignal: Sendable, Equatable {
     case path(WatchedPath)
     /// A directory appeared (created or moved in): its watches are set; walk it.
     case directoryAppeared(WatchedPath)
+    /// An entry of this directory changed whose name is not UTF-8, so no path can name it:
+    /// walk the directory (the walk records such a name `skipped`, with the reason).
+    case directoryChanged(WatchedPath)
     /// A directory and everything beneath it left (deleted or moved out).
     case directoryGone(WatchedPath)
     /// Events may have been lost (queue overflow, an unknown watch): reconcile every folder.

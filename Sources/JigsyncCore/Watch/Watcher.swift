@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Logging
 
 /// Watches folders recursively with inotify and tells the engine which paths to look at.
@@ -10,8 +9,12 @@ import Logging
 /// something. It only translates: what to do is the engine's business. Each watcher is one
 /// generation: its batches carry the number, so the daemon can drop those of a replaced watcher.
 ///
-/// `@unchecked Sendable`: the watch tables and the coalescer are touched only on the watcher's
-/// thread; `stopped` is guarded by `stopLock`.
+/// Every directory it watches is opened beneath the folder's root (no symlink in any component)
+/// and watched through its descriptor, so a directory swapped for a symlink while events wait in
+/// the queue cannot lead a watch outside the folder.
+///
+/// `@unchecked Sendable`: the watch tables, the open roots and the coalescer are touched only on
+/// the watcher's thread; `stopped` is guarded by `stopLock`.
 public final class Watcher: @unchecked Sendable {
     public struct Root: Sendable {
         public var id: FolderID
@@ -28,6 +31,8 @@ public final class Watcher: @unchecked Sendable {
     public let generation: Int
     private let inotify: Inotify
     private var roots: [FolderID: Root]
+    /// Each folder's root held open (on the watcher's thread): every directory is opened beneath it.
+    private var openRoots: [FolderID: Folder] = [:]
     private let rootOrder: [FolderID]
     private var coalescer: Coalescer
     private let deliver: @Sendable (WatchBatch) -> Void
@@ -49,6 +54,8 @@ public final class Watcher: @unchecked Sendable {
     private var goneRoots: Set<FolderID> = []
     /// Directory `MOVED_FROM`s waiting for their `MOVED_TO` within the same read.
     private var pendingMoves: [UInt32: WatchedPath] = [:]
+    /// Directories in which an entry whose name is not UTF-8 changed during this read.
+    private var changedDirectories: Set<WatchedPath> = []
 
     /// - Parameter deliver: called on the watcher's thread with signals in order; it must not block.
     public init(roots: [Root], generation: Int = 0, settle: Duration = Coalescer.defaultSettle,
@@ -89,11 +96,12 @@ public final class Watcher: @unchecked Sendable {
         var problems: [WatchSignal] = []
         for id in rootOrder {
             watchParent(of: id)
-            var s = stat()
-            if lstat(roots[id]!.path, &s) != 0 {
+            guard let folder = try? Folder(path: roots[id]!.path) else {
                 goneRoots.insert(id)   // an optional folder not there yet: its parent watch brings it in
                 continue
             }
+            openRoots[id] = folder
+            roots[id]?.device = folder.device
             problems += watchTree(WatchedPath(folder: id, path: ""))
         }
         return problems
@@ -131,6 +139,8 @@ public final class Watcher: @unchecked Sendable {
             var signals: [WatchSignal] = []
             for event in events { handle(event, into: &signals) }
             signals += expirePendingMoves()
+            signals += changedDirectories.map { .directoryChanged($0) }
+            changedDirectories.removeAll()
             signals += coalescer.takeDue(at: .now).map { .path($0) }
             if !signals.isEmpty { deliver(WatchBatch(generation: generation, signals: signals)) }
         }
@@ -165,7 +175,9 @@ public final class Watcher: @unchecked Sendable {
             return
         }
         guard let name = String(validating: event.name, as: UTF8.self) else {
-            signals.append(.path(WatchedPath(folder: directory.folder, path: Self.join(directory.path, String(decoding: event.name, as: UTF8.self)))))
+            // No String names this entry, so no path lookup can find it: the walk of its directory
+            // records it, exactly as a full walk would (`skipped`, the name is not UTF-8).
+            changedDirectories.insert(directory)
             return
         }
         let path = WatchedPath(folder: directory.folder, path: Self.join(directory.path, name))
@@ -179,9 +191,8 @@ public final class Watcher: @unchecked Sendable {
             coalescer.note(path, .settled, at: now)
         } else if event.kind.contains(.created) {
             // A new hard link or a linked O_TMPFILE gets no close: a name with several links is complete.
-            let full = (roots[path.folder]?.path ?? "") + "/" + path.path
-            var s = stat()
-            let complete = lstat(full, &s) == 0 && (s.st_nlink > 1 || s.st_mode & S_IFMT != S_IFREG)
+            let seen = (try? openRoots[path.folder]?.lstat(path.path)) ?? nil
+            let complete = seen.map { $0.linkCount > 1 || $0.kind != .regular } ?? false
             coalescer.note(path, complete ? .settled : .writing, at: now)
         } else if event.kind.contains(.modified) {
             coalescer.note(path, .writing, at: now)
@@ -220,6 +231,7 @@ public final class Watcher: @unchecked Sendable {
 
     private func rootGone(_ folder: FolderID, into signals: inout [WatchSignal]) {
         guard goneRoots.insert(folder).inserted else { return }
+        openRoots[folder] = nil
         for (_, wd) in unmap(subtree: WatchedPath(folder: folder, path: "")) { retire(wd) }
         signals.append(.rootGone(folder))
     }
@@ -243,43 +255,47 @@ public final class Watcher: @unchecked Sendable {
             return
         }
         guard event.kind.contains(.created) || event.kind.contains(.movedTo), goneRoots.contains(folder) else { return }
-        var s = stat()
-        guard lstat(root.path, &s) == 0 else { return }
+        guard let reopened = try? Folder(path: root.path) else { return }
         goneRoots.remove(folder)
-        roots[folder]?.device = UInt64(s.st_dev)
+        openRoots[folder] = reopened
+        roots[folder]?.device = reopened.device
         signals += watchTree(WatchedPath(folder: folder, path: ""))
         signals.append(.rootBack(folder))
     }
 
     // MARK: watch tables
 
-    /// Watches `top` and every directory beneath it.
+    /// Watches `top` and every directory beneath it, each opened beneath the folder's root and
+    /// watched through its descriptor (a path that is now a symlink is simply not there).
     private func watchTree(_ top: WatchedPath) -> [WatchSignal] {
-        guard let root = roots[top.folder] else { return [] }
-        let base = top.path.isEmpty ? root.path : root.path + "/" + top.path
-        for relative in FolderWalker.directories(at: base, device: root.device) {
-            let path = WatchedPath(folder: top.folder, path: Self.join(top.path, relative))
-            do {
-                let wd = try inotify.addWatch(path.path.isEmpty ? root.path : root.path + "/" + path.path)
+        guard let root = roots[top.folder], let folder = openRoots[top.folder] else { return [] }
+        var failure: WatchError?
+        FolderWalker.forEachDirectory(of: folder, under: top.path) { directory in
+            let path = WatchedPath(folder: top.folder, path: directory.relativePath)
+            do throws(WatchError) {
+                let wd = try inotify.addWatch(directory, shownPath: folder.fullPath(directory.relativePath))
                 if let old = directories[wd], old != path { watchOfDirectory.removeValue(forKey: old) }
                 directories[wd] = path
                 watchOfDirectory[path] = wd
-            } catch where error.vanished {
-                continue
+                return true
             } catch {
-                var reason = error.description
-                if error.isLimit {
-                    let needed = roots.values.map { FolderWalker.directories(at: $0.path, device: $0.device).count }.reduce(0, +)
-                    let current = (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
-                        .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-                    reason = "the inotify watch limit is reached: raise fs.inotify.max_user_watches from \(current) to at least \(needed + 1024) "
-                        + "(these folders hold \(needed) directories; other programs' watches count too)"
-                }
-                logger.error("\(base): \(reason); that part is covered by periodic rescans only")
-                return [.unwatched(top.folder, reason: reason)]
+                failure = error
+                return false
             }
         }
-        return []
+        guard let error = failure else { return [] }
+        let base = top.path.isEmpty ? root.path : root.path + "/" + top.path
+        var reason = error.description
+        if error.isLimit {
+            var needed = 0
+            for folder in openRoots.values { FolderWalker.forEachDirectory(of: folder) { _ in needed += 1; return true } }
+            let current = (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_user_watches", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            reason = "the inotify watch limit is reached: raise fs.inotify.max_user_watches from \(current) to at least \(needed + 1024) "
+                + "(these folders hold \(needed) directories; other programs' watches count too)"
+        }
+        logger.error("\(base): \(reason); that part is covered by periodic rescans only")
+        return [.unwatched(top.folder, reason: reason)]
     }
 
     /// Drops the table entries of `top` and everything beneath it; returns them.
