@@ -56,11 +56,11 @@ struct NameTests {
 
         var coalescer = Coalescer(settle: .milliseconds(20), quiet: .seconds(2))
         let now = ContinuousClock.now
-        coalescer.note(WatchedPath(folder: 0, path: nfc), .settled, at: now)
-        coalescer.note(WatchedPath(folder: 0, path: nfd), .settled, at: now)
+        coalescer.note(WatchedPath(folder: FolderID("/f"), path: nfc), .settled, at: now)
+        coalescer.note(WatchedPath(folder: FolderID("/f"), path: nfd), .settled, at: now)
         #expect(coalescer.takeDue(at: now + .seconds(1)).count == 2)
 
-        let scheduler = UploadScheduler(workers: 2, deadline: nil)
+        let scheduler = UploadScheduler(workers: 2)
         let stat = FileStat(kind: .regular, size: 1, mtimeNanoseconds: 0, ctimeNanoseconds: 0, inode: 1, device: 1)
         await scheduler.add(FileRecord(folder: "/f", path: nfc, key: nfc, stat: stat, state: .pending, examinedAt: 0))
         #expect(await scheduler.contains(folder: "/f", path: nfc))
