@@ -111,11 +111,11 @@ final class ProgressBar: @unchecked Sendable {
 /// of after --retry-for of silence, and one line stands for the rest.
 func makeLogger(level: String?) -> Logger {
     guard let level else {
-        var logger = Logger(label: "jigsync") { FirstNoticeLogHandler(StreamLogHandler.standardError(label: $0)) }
+        var logger = Logger(label: "jigsync") { FirstNoticeLogHandler(JournalLogHandler(label: $0)) }
         logger.logLevel = .info   // the handler lets only the first info line through
         return logger
     }
-    var logger = Logger(label: "jigsync") { StreamLogHandler.standardError(label: $0) }
+    var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }   // the format `run` logs in
     logger.logLevel = Logger.Level(rawValue: level) ?? .warning
     return logger
 }

@@ -139,6 +139,8 @@ def main():
     # The test process ignores SIGTERM and ignored signals survive exec: take the default back,
     # so the test's terminate() ends this server instead of waiting on it for ever.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A blocked mask is inherited too (the Swift test process blocks most signals): unblock it.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     modes = sys.argv[1].split(",")
     if "--interval" in sys.argv:
         interval = float(sys.argv[sys.argv.index("--interval") + 1])

@@ -111,7 +111,7 @@ public final class Daemon: Service, @unchecked Sendable {
             }
 
             notifier.notify("STOPPING=1")
-            logger.info("stopping: no new uploads; waiting up to \(settings.grace) for those in flight")
+            logger.info("stopping: no new uploads; waiting up to \(settings.grace.readable) for those in flight")
             reporter.stop()
             rescanTimer?.cancel()
             backstopTimer?.cancel()
@@ -120,7 +120,7 @@ public final class Daemon: Service, @unchecked Sendable {
             watcher = nil
             await scheduler.stop()
             if await !workersDone.wait(upTo: settings.grace) {
-                logger.warning("in-flight uploads cut off after the grace period of \(settings.grace); they stay due")
+                logger.warning("in-flight uploads cut off after the grace period of \(settings.grace.readable); they stay due")
             }
             group.cancelAll()
         }
@@ -143,7 +143,7 @@ public final class Daemon: Service, @unchecked Sendable {
             await planner.reconcile(spec.id)
         }
         let depth = await scheduler.depth()
-        logger.info("initial reconcile done in \(started.duration(to: .now)): \(depth.waiting + depth.inFlight) file(s) due")
+        logger.info("initial reconcile done in \(started.duration(to: .now).readable): \(counted(depth.waiting + depth.inFlight, "file")) due")
         reporter.changed()
         armBackstop()
         for await event in events {
@@ -208,7 +208,7 @@ public final class Daemon: Service, @unchecked Sendable {
             await planner.reconcile(id)
         case .unwatched(let id, let reason):
             notes.set("unwatched \(id.path)", .degraded,
-                      "part of \(id.path) is not watched (\(reason)); it is rescanned every \(settings.fallbackRescanInterval)")
+                      "part of \(id.path.escapedForDisplay) is not watched (\(reason)); it is rescanned every \(settings.fallbackRescanInterval.readable)")
             if !needsFallbackRescans {
                 needsFallbackRescans = true
                 armBackstop()   // now at the fallback interval, not the next hourly backstop
@@ -269,7 +269,7 @@ public final class Daemon: Service, @unchecked Sendable {
         for spec in specs {
             if let kind = opened[spec.id]?.remoteFileSystem() {
                 needsFallbackRescans = true
-                logger.warning("\(spec.path) is on \(kind): inotify sees only changes made on this machine; it is also rescanned every \(settings.fallbackRescanInterval)")
+                logger.warning("\(spec.path) is on \(kind): inotify sees only changes made on this machine; it is also rescanned every \(settings.fallbackRescanInterval.readable)")
             }
         }
     }

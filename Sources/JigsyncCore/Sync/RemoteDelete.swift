@@ -18,7 +18,7 @@ struct RemoteDelete: Sendable {
         guard let folder, await FSQueue.run({ folder.isStillAttached() }) else {
             record.lastError = "deleted from the folder; the remote delete waits: the folder itself is gone"
             engine.ledger.save(record)
-            engine.logger.notice("\(fullPath): remote delete not sent: the folder itself is gone (it is sent if the folder comes back without the file)")
+            engine.logger.notice("\(fullPath.escapedForDisplay): remote delete not sent: the folder itself is gone (it is sent if the folder comes back without the file)")
             return
         }
         if let reason = engine.deletes.admit(UploadScheduler.key(record)) {
@@ -30,13 +30,15 @@ struct RemoteDelete: Sendable {
         do {
             try await engine.limiter.acquire()
             try await engine.client.delete(key: record.key)
-            await scheduler.resume()
+            await Uploader.answered(engine: engine, scheduler: scheduler)
             await finish(&record, "deleted from the folder and from the store")
-            engine.logger.debug("deleted \(record.key) from the store (\(fullPath) was deleted)")
+            engine.logger.debug("deleted \(record.key.escapedForDisplay) from the store (\(fullPath.escapedForDisplay) was deleted)")
         } catch let error as StoreError {
+            if error.status != nil { await scheduler.answered() }
+            if await Uploader.unreachable(error, record: record, engine: engine, scheduler: scheduler) { return }
             switch error.disposition {
             case .notFound:
-                await scheduler.resume()
+                await Uploader.answered(engine: engine, scheduler: scheduler)
                 await finish(&record, "deleted from the folder; the store had no copy")
             case .fixConfiguration:
                 record.lastError = "remote delete: \(error.description)"
@@ -51,12 +53,13 @@ struct RemoteDelete: Sendable {
                 await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
                 record.attempts += 1
                 let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
-                record.lastError = "remote delete failed: \(error.description); retry \(record.attempts) in \(delay)"
+                record.lastError = "remote delete failed: \(error.description); retry \(record.attempts) in \(delay.readable)"
                 record.lastHTTPStatus = error.status
                 record.nextAttemptAt = Uploader.wallMilliseconds(after: delay)
                 engine.ledger.save(record)
                 await scheduler.add(record, after: delay)
-                engine.logger.info("\(fullPath): remote delete failed: \(error); retry \(record.attempts) in \(delay)")
+                let level: Logger.Level = engine.retryLog.allows(UploadScheduler.key(record)) ? .info : .debug
+                engine.logger.log(level: level, "\(fullPath.escapedForDisplay): remote delete failed: \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay.readable)")
             }
         } catch {
             return   // cancelled while waiting for the rate limiter: still owed

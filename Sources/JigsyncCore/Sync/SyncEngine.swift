@@ -56,6 +56,8 @@ public final class SyncEngine: Sendable {
     let progress = ProgressBoard()
     /// Which folders delete remote copies, and the mass-delete guard.
     let deletes: RemoteDeletes
+    /// Retries of passing failures are logged at info once a minute per file.
+    let retryLog = LogThrottle()
 
     public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger,
                 deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow) {

@@ -50,6 +50,7 @@ actor UploadScheduler {
     private var firstFailure: [PathBytes: ContinuousClock.Instant] = [:]
     /// Why uploads are paused, if they are; a probe goes out at `probeAt`.
     private(set) var pauseReason: String?
+    private var pausedSince: ContinuousClock.Instant?
     private var probeAt: ContinuousClock.Instant?
     private var probeInFlight = false
     private var pauseCount = 0
@@ -136,6 +137,7 @@ actor UploadScheduler {
     /// backoff that grows with each rejected probe. Returns the wait, and whether this started the pause.
     func pause(_ reason: String, policy: RetryPolicy) -> (probeAfter: Duration, started: Bool) {
         let started = pauseReason == nil
+        if started { pausedSince = clock.now }
         pauseCount += 1
         let probeAfter = max(policy.delay(attempt: pauseCount, serverWait: nil), .seconds(1))
         pauseReason = reason
@@ -145,15 +147,37 @@ actor UploadScheduler {
         return (probeAfter, started)
     }
 
-    /// A request went through: the pause (if any) is over.
-    func resume() {
-        guard pauseReason != nil else { return }
+    /// A request was answered: the pause (if any) is over. Returns the pause that ended, with
+    /// how long it lasted and how many jobs it held, for the one line that says so.
+    @discardableResult
+    func resume() -> (reason: String, lasted: Duration, held: Int)? {
+        unanswered = 0
+        guard let reason = pauseReason else { return nil }
+        let lasted = pausedSince.map { $0.duration(to: clock.now) } ?? .zero
         pauseReason = nil
+        pausedSince = nil
         pauseCount = 0
         probeAt = nil
         probeInFlight = false
         wakeAll()
+        return (reason, lasted, waiting.count + dirty.count + running.count)
     }
+
+    /// Requests in a row that got no answer at all (refused, unresolved, TLS, timed out).
+    private var unanswered = 0
+    /// After this many in a row the service counts as unreachable: one condition, not a failure
+    /// per file (a single lost connection is a passing failure of that file).
+    static let unansweredBeforePause = 3
+
+    /// A request got no answer at all. Returns true when the service now counts as unreachable
+    /// (or already did, while paused): the caller pauses instead of retrying the file alone.
+    func noAnswer() -> Bool {
+        unanswered += 1
+        return unanswered >= Self.unansweredBeforePause || pauseReason != nil
+    }
+
+    /// A request got an HTTP answer (even an error): the service is reachable.
+    func answered() { unanswered = 0 }
 
     /// Jobs waiting (ready, backing off, or due again after their transfer) and in flight.
     func depth() -> (waiting: Int, inFlight: Int) {

@@ -67,7 +67,7 @@ struct Uploader: Sendable {
             defer { board.remove(key) }
             let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
             await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
-            await scheduler.resume()
+            await Self.answered(engine: engine, scheduler: scheduler)
             // The file must still be the one that was sent: same inode, size and times at its path.
             let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }
             guard let now, !now.contentMayDiffer(from: file.openedStat) else {
@@ -117,6 +117,8 @@ struct Uploader: Sendable {
 
     private func handle(_ error: StoreError, record: inout FileRecord, fullPath: String) async {
         record.lastHTTPStatus = error.status
+        if error.status != nil { await scheduler.answered() }
+        if await Self.unreachable(error, record: record, engine: engine, scheduler: scheduler) { return }
         switch error.disposition {
         case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
@@ -128,7 +130,9 @@ struct Uploader: Sendable {
             engine.ledger.save(record)
             guard error.disposition != .cancelled else { return }   // shutting down: the row stays due
             if await scheduler.retry(record, after: delay) {
-                engine.logger.info("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay)")
+                // Once a minute per file at info; the rest at debug (a long 5xx spell would flood the log).
+                let level: Logger.Level = engine.retryLog.allows(UploadScheduler.key(record)) ? .info : .debug
+                engine.logger.log(level: level, "\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay.readable)")
             } else {
                 await tally.gaveUp(fullPath, error.description)
                 engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); still failing after the retry period, left due")
@@ -155,6 +159,34 @@ struct Uploader: Sendable {
         }
     }
 
+    /// A request was answered: a pause (a rejected key, an unreachable service) ends, said once.
+    static func answered(engine: SyncEngine, scheduler: UploadScheduler) async {
+        guard let ended = await scheduler.resume() else { return }
+        engine.logger.notice("uploads resume after \(ended.lasted.readable): the service answers again (\(counted(ended.held, "file")) held; the pause was: \(ended.reason))")
+    }
+
+    /// The daemon's answer to a request that got no answer at all: after a few in a row the
+    /// service counts as unreachable, one condition for every file: uploads pause (one warning),
+    /// one probe goes out per growing backoff, and the file waits with the rest. Returns true when
+    /// it handled the error so. A one-shot `sync` retries each file instead (bounded by `--retry-for`).
+    static func unreachable(_ error: StoreError, record: FileRecord, engine: SyncEngine, scheduler: UploadScheduler) async -> Bool {
+        guard engine.settings.pauseWhenRejected, error.status == nil, error.disposition == .retryLater,
+              await scheduler.noAnswer() else { return false }
+        var record = record
+        record.state = record.state == .deleting ? .deleting : .pending
+        record.lastError = "the service does not answer: \(error.description)"
+        engine.ledger.save(record)
+        await scheduler.add(record)
+        let reason = "the service does not answer (\(error.description))"
+        let (probeAfter, started) = await scheduler.pause(reason, policy: engine.settings.retry)
+        if started {
+            engine.logger.warning("uploads paused: \(reason); files stay due; probing again in \(probeAfter.readable)")
+        } else {
+            engine.logger.info("the service still does not answer; next probe in \(probeAfter.readable)")
+        }
+        return true
+    }
+
     /// Every other request would fail the same way: nothing is marked failed. A one-shot sync
     /// stops; the daemon pauses and probes with one request per backoff period.
     static func rejected(_ error: StoreError, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally?) async {
@@ -162,9 +194,9 @@ struct Uploader: Sendable {
             let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
             _ = await tally?.rejected(error.description)   // after the pause, so the status it triggers shows it
             if started {
-                engine.logger.error("uploads paused: \(error); probing again in \(probeAfter)")
+                engine.logger.error("uploads paused: \(error); probing again in \(probeAfter.readable)")
             } else {
-                engine.logger.info("still rejected; next probe in \(probeAfter)")
+                engine.logger.info("still rejected; next probe in \(probeAfter.readable)")
             }
         } else {
             let first = await tally?.rejected(error.description) ?? true

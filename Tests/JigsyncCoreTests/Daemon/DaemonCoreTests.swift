@@ -183,7 +183,44 @@ struct WatchLimitTests {
         for i in 0..<40 { try await h.waitStored("dir\(i)/f.txt", "in dir \(i)", timeout: .seconds(15)) }
         let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"])
         #expect(check.status == 1, "\(check.stdout)")
-        #expect(check.stdout.contains("is not watched") && check.stdout.contains("rescanned every 2.0 seconds"), "\(check.stdout)")
+        #expect(check.stdout.contains("is not watched") && check.stdout.contains("rescanned every 2.0 s"), "\(check.stdout)")
+        #expect(h.stop() == 0)
+    }
+}
+
+@Suite("Daemon core: an unreachable service")
+struct OutageTests {
+    @Test("the service unreachable is one condition: one warning, uploads paused, status --check broken, one notice when it ends, nothing lost")
+    func outage() async throws {
+        let h = try DaemonHarness()
+        let port = try #require(URL(string: h.emulator.baseURL)?.port)
+        let data = h.emulator.dataDirectory
+        try h.start(["--log-level", "info"])
+        try h.write("before.txt", "before the outage")
+        try await h.waitStored("before.txt", "before the outage")
+        h.emulator.stop()   // connection refused from now on
+        for i in 0..<100 { try h.write("f\(i).txt", "written during the outage \(i)") }
+        try await waitUntil {
+            let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"])
+            return check.status == 2 && check.stdout.contains("the service does not answer")
+        }
+        try await Task.sleep(for: .seconds(3))   // an outage of a few seconds, with probes
+        let during = h.logText
+        #expect(during.components(separatedBy: "uploads paused: the service does not answer").count - 1 == 1, "\(during.suffix(3000))")
+        // A few files failed before the pause took hold, then only probes: far fewer lines than files.
+        let retries = during.split(separator: "\n").filter { $0.contains("written during") || $0.contains("/f") && $0.contains("retry") }
+        #expect(retries.count < 20, "\(retries.count) retry lines")
+        #expect(try h.summary()["failed"] == 0)
+
+        let back = try EmulatorProcess(arguments: ["--port", String(port), "--rate-limit", "100000"], dataDirectory: data)
+        try await waitUntil(timeout: .seconds(90)) { try await back.listing().count == 101 }
+        let stored = try await back.listing()
+        for i in 0..<100 {
+            #expect(stored["f\(i).txt"]?.sha256 == TestFiles.hex(Data("written during the outage \(i)".utf8).sha256Digest))
+        }
+        try await waitUntil { h.logText.contains("uploads resume after") }
+        #expect(h.logText.components(separatedBy: "uploads resume after").count - 1 == 1)
+        try await waitUntil { try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"]).status == 0 }
         #expect(h.stop() == 0)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -55,8 +56,10 @@ final class LyingServer: @unchecked Sendable {   // immutable after init; the pr
     }
 
     deinit {
+        // SIGKILL: the test process blocks SIGTERM, and a blocked mask survives exec, so the
+        // server may never see a SIGTERM; a fake server has nothing to shut down cleanly.
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }
