@@ -45,6 +45,10 @@ struct YAMLSyntaxProblem {
                 reason = "a `[` list is not closed with `]`" + Self.started(context, verb: "it opens")
             } else if problem.contains("did not find expected ',' or '}'") {
                 reason = "a `{` mapping is not closed with `}`" + Self.started(context, verb: "it opens")
+            } else if problem.contains("did not find expected node content"), context?.text.contains("flow sequence") == true
+                        || context?.text.contains("flow node") == true {
+                // `folders: [` and the file ends: the list's next item never comes.
+                reason = "a `[` list is not closed with `]`" + Self.started(context, verb: "it opens")
             } else if problem.contains("did not find expected node content") {
                 reason = "a value is missing here"
             } else if problem.contains("cannot start any token") {

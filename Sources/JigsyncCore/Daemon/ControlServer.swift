@@ -11,8 +11,8 @@ import Glibc
 /// thread (for at most `readTimeout`), never the others. A client that sends garbage or too much is
 /// answered with an error; past `maxClients` at once, a client is told the daemon is busy.
 ///
-/// `@unchecked Sendable`: the descriptors are immutable; `clients`, `ended` and `stopped` are
-/// guarded by `lock`; `handler` is called from the client threads.
+/// `@unchecked Sendable`: the descriptors are immutable; `clients` is guarded by `lock`;
+/// `stopping` and `acceptEnded` are thread-safe; `handler` is called from the client threads.
 public final class ControlServer: @unchecked Sendable {
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
 
@@ -30,8 +30,8 @@ public final class ControlServer: @unchecked Sendable {
     private let stopping = ManagedAtomicFlag()
     private let lock = NSLock()
     private var clients = 0
-    private var ended = false
-    private var stopped: CheckedContinuation<Void, Never>?
+    /// Opens when the accept thread has ended.
+    private let acceptEnded = Latch()
 
     /// `$RUNTIME_DIRECTORY/control.sock` under systemd, else beside the ledger.
     public static func defaultPath(ledger: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -79,12 +79,7 @@ public final class ControlServer: @unchecked Sendable {
         // The thread holds the server only while it runs.
         let thread = Thread { [self] in
             run()
-            let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
-                ended = true
-                defer { stopped = nil }
-                return stopped
-            }
-            waiter?.resume()
+            acceptEnded.open()
         }
         thread.name = "jigsync-control"
         thread.start()
@@ -96,13 +91,7 @@ public final class ControlServer: @unchecked Sendable {
         stopping.set()
         var one: UInt64 = 1
         _ = write(wakeFD, &one, 8)
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let finished = lock.withLock { () -> Bool in
-                if !ended { stopped = done }
-                return ended
-            }
-            if finished { done.resume() }
-        }
+        await acceptEnded.wait()
         unlink(path)
     }
 

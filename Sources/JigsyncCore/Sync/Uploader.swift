@@ -70,7 +70,18 @@ struct Uploader: Sendable {
             await Self.answered(engine: engine, scheduler: scheduler)
             // The file must still be the one that was sent: same inode, size and times at its path.
             let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }
-            guard let now, !now.contentMayDiffer(from: file.openedStat) else {
+            guard let now else {
+                // Deleted right after it was sent: the store holds what was sent, and the delete
+                // policy decides what happens to that copy (a row forgetting it would leak it).
+                record.uploadedSHA256 = result.sentSHA256
+                record.uploadedSize = result.sentBytes
+                record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
+                record.remoteURL = result.url
+                record.sha256 = result.sentSHA256
+                await vanished(record)
+                return
+            }
+            guard !now.contentMayDiffer(from: file.openedStat) else {
                 record.state = .pending
                 record.lastError = "changed while it was being sent; sending again"
                 engine.ledger.save(record)
@@ -129,7 +140,17 @@ struct Uploader: Sendable {
             record.nextAttemptAt = Self.wallMilliseconds(after: delay)
             engine.ledger.save(record)
             guard error.disposition != .cancelled else { return }   // shutting down: the row stays due
-            if await scheduler.retry(record, after: delay) {
+            // A 429 says "slower", not "failing": the limiter has slowed down, and the file waits
+            // its turn without counting against --retry-for (a run at the API's rate would
+            // otherwise give up on the unlucky files that keep meeting a full window).
+            let queued: Bool
+            if error.status == 429 {
+                await scheduler.add(record, after: delay)
+                queued = true
+            } else {
+                queued = await scheduler.retry(record, after: delay)
+            }
+            if queued {
                 // Once a minute per file at info; the rest at debug (a long 5xx spell would flood the log).
                 let level: Logger.Level = engine.retryLog.allows(UploadScheduler.key(record)) ? .info : .debug
                 engine.logger.log(level: level, "\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); retry \(record.attempts) in \(delay.readable)")

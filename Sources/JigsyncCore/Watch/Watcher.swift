@@ -14,7 +14,7 @@ import Logging
 /// the queue cannot lead a watch outside the folder.
 ///
 /// `@unchecked Sendable`: the watch tables, the open roots and the coalescer are touched only on
-/// the watcher's thread; `stopped` is guarded by `stopLock`.
+/// the watcher's thread; `stopping` and `threadEnded` are thread-safe.
 public final class Watcher: @unchecked Sendable {
     public struct Root: Sendable {
         public var id: FolderID
@@ -38,10 +38,8 @@ public final class Watcher: @unchecked Sendable {
     private let deliver: @Sendable (WatchBatch) -> Void
     private let logger: Logger
     private let stopping = ManagedAtomicFlag()
-    private let stopLock = NSLock()
-    /// Resumed when the thread has ended (set by `stop()`; nil until then).
-    private var stopped: CheckedContinuation<Void, Never>?
-    private var threadEnded = false
+    /// Opens when the thread has ended.
+    private let threadEnded = Latch()
 
     /// Watch descriptor → the directory it watches.
     private var directories: [Int32: WatchedPath] = [:]
@@ -79,12 +77,7 @@ public final class Watcher: @unchecked Sendable {
             let thread = Thread { [self] in
                 ready.resume(returning: watchEverything())
                 run()
-                let waiter = stopLock.withLock { () -> CheckedContinuation<Void, Never>? in
-                    threadEnded = true
-                    defer { stopped = nil }
-                    return stopped
-                }
-                waiter?.resume()
+                threadEnded.open()
             }
             thread.name = "jigsync-watch"
             thread.start()
@@ -112,13 +105,7 @@ public final class Watcher: @unchecked Sendable {
     public func stop() async {
         stopping.set()
         inotify.wake()
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let ended = stopLock.withLock { () -> Bool in
-                if !threadEnded { stopped = done }
-                return threadEnded
-            }
-            if ended { done.resume() }
-        }
+        await threadEnded.wait()
     }
 
     /// How many directories are watched.

@@ -91,9 +91,15 @@ final class LiveProcess: @unchecked Sendable {
     private let arrived = DispatchSemaphore(value: 0)
     private let exited = DispatchSemaphore(value: 0)
 
+    /// Started with the signal mask and SIGINT/SIGTERM dispositions a shell would give it: the test
+    /// process blocks most signals, and a blocked mask survives exec, so a child would never see
+    /// the SIGINT or SIGTERM a test sends it.
     init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
-        process.executableURL = executable
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let unblock = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+            + "signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+            + "os.execv(sys.argv[1], sys.argv[1:])"
+        process.arguments = ["python3", "-c", unblock, executable.path] + arguments
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         let pipe = Pipe()
@@ -131,9 +137,11 @@ final class LiveProcess: @unchecked Sendable {
 
     var pid: pid_t { process.processIdentifier }
 
+    /// Ends it and its process group (a `setsid` child leads one) for good.
     func kill() {
         if process.isRunning {
-            process.terminate()
+            Glibc.kill(-process.processIdentifier, SIGKILL)
+            Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
     }

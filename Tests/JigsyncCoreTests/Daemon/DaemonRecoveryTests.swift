@@ -65,8 +65,11 @@ struct DaemonRecoveryTests {
         try await h.waitStored("before.txt", "before")
         try FileManager.default.removeItem(at: h.tree)
         try await waitUntil { h.logText.contains("is gone") }
-        let status = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger], environment: h.emulator.clientEnvironment)
-        #expect(status.stdout.contains("is gone"))
+        // The status is written at most once a second.
+        try await waitUntil {
+            try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger], environment: h.emulator.clientEnvironment)
+                .stdout.contains("is gone")
+        }
 
         try FileManager.default.createDirectory(at: h.tree, withIntermediateDirectories: true)
         try await waitUntil { h.logText.contains("is back") }

@@ -117,8 +117,10 @@ struct DaemonTests {
                 .stdout.contains("mass delete refused")
         }
         #expect(try await h.emulator.listing().count == 5)
-        let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"])
-        #expect(check.status == 1 && check.stdout.contains("5 remote delete(s) held"), "\(check.stdout)")
+        try await waitUntil {
+            let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"])
+            return check.status == 1 && check.stdout.contains("5 remote delete(s) held")
+        }
         // Released by the operator: every owed delete goes out.
         let retry = try ProcessRun.run(Products.jigsync, ["retry", "--deletes", "--ledger", h.ledger])
         #expect(retry.status == 0, "\(retry.stderr)")

@@ -39,7 +39,7 @@ struct ReloadTests {
         try configure("folders: [\n")
         let broken = try ProcessRun.run(Products.jigsync, ["reload", "--ledger", h.ledger])
         #expect(broken.status == 1)
-        #expect(broken.stderr.contains("not valid YAML"), "\(broken.stderr)")
+        #expect(broken.stderr.contains("config.yaml:2:1: a `[` list is not closed with `]`"), "\(broken.stderr)")
         try TestFiles.write("still.txt", "still served", in: b)
         try await h.waitStored("b/still.txt", "still served")
         #expect(h.stop() == 0)

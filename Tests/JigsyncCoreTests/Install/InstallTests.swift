@@ -62,7 +62,7 @@ struct InstallTests {
         func settings(_ name: String) throws -> [String: String] {
             let text = try String(contentsOf: Products.packageRoot.appending(path: "systemd/\(name)"), encoding: .utf8)
             var found: [String: String] = [:]
-            for line in text.split(separator: "\n") where line.contains("Directory=") && !line.hasPrefix("#") {
+            for line in text.split(separator: "\n") where line.contains("Directory") && line.contains("=") && !line.hasPrefix("#") {
                 let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
                 found[parts[0]] = parts[1]
             }

@@ -15,10 +15,16 @@ struct ConfirmationTests {
         let error = await #expect(throws: StoreError.self) {
             try await client.upload(ReadableFile(path: file.path), options: .init(key: "f1.txt", overwrite: true))
         }
-        #expect(error?.disposition == .unconfirmed)
-        #expect(error?.isTransient == true)
-        #expect(error?.status == 200)
-        #expect(error?.message.contains("of 5000000 bytes") == true, "\(String(describing: error))")
+        // Never a success. Whether curl reads the early 200 (then: unconfirmed, naming the bytes
+        // sent) or first sees the server close the connection on the unsent rest (then: a network
+        // failure) depends on timing; either way the upload is retried.
+        #expect(error?.isTransient == true || error?.disposition == .unconfirmed, "\(String(describing: error))")
+        if error?.disposition == .unconfirmed {
+            #expect(error?.status == 200)
+            #expect(error?.message.contains("of 5000000 bytes") == true, "\(String(describing: error))")
+        } else {
+            #expect(error?.disposition == .retryLater, "\(String(describing: error))")
+        }
         // The server really saw only the first MiB: what it answered for is not the file.
         let seen = try await server.log().requests
         #expect(seen.map(\.received) == [1 << 20])
