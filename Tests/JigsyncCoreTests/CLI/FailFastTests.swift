@@ -91,12 +91,13 @@ final class LiveProcess: @unchecked Sendable {
     private let arrived = DispatchSemaphore(value: 0)
     private let exited = DispatchSemaphore(value: 0)
 
-    /// Started with the signal mask and SIGINT/SIGTERM dispositions a shell would give it: the test
+    /// Started in its own process group, with the signal mask and SIGINT/SIGTERM dispositions a shell would give it: the test
     /// process blocks most signals, and a blocked mask survives exec, so a child would never see
     /// the SIGINT or SIGTERM a test sends it.
     init(_ executable: URL, _ arguments: [String], environment: [String: String]) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let unblock = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); "
+        // Its own process group too, as a shell's job: a test signals the whole group with kill(-pid, …).
+        let unblock = "import os, signal, sys; os.setpgid(0, 0); signal.pthread_sigmask(signal.SIG_SETMASK, []); "
             + "signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGTERM, signal.SIG_DFL); "
             + "os.execv(sys.argv[1], sys.argv[1:])"
         process.arguments = ["python3", "-c", unblock, executable.path] + arguments

@@ -18,8 +18,8 @@ struct TryLocalTests {
 
     @Test("it says watching only once the daemon watches, uploads the sample file, and a Ctrl-C ends it with status 0")
     func cleanInterrupt() async throws {
-        // setsid: the script leads its own process group, as under a terminal, so SIGINT reaches all of it.
-        let run = try LiveProcess(URL(fileURLWithPath: "/usr/bin/setsid"), [script.path], environment: environment(port: "0"))
+        // The script leads its own process group (LiveProcess), as under a terminal, so SIGINT reaches all of it.
+        let run = try LiveProcess(script, [], environment: environment(port: "0"))
         defer { run.kill() }
         let watching = try #require(run.waitForOutput(containing: "watching ./inbox", within: .seconds(60)), "\(run.output)")
         #expect(watching.hasPrefix("watching ./inbox"))
