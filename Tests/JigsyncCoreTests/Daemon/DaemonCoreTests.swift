@@ -224,3 +224,55 @@ struct OutageTests {
         #expect(h.stop() == 0)
     }
 }
+
+@Suite("Daemon core: storms and repeats", .serialized)
+struct StormTests {
+    @Test("overflow after overflow: rescans are coalesced, a file after the storm goes up promptly, SIGTERM is prompt")
+    func rescanStorm() async throws {
+        // The kernel sizes an inotify queue when the instance is made: a tiny one for this daemon
+        // only (the machine-wide value is restored as soon as the daemon watches).
+        let knob = "/proc/sys/fs/inotify/max_queued_events"
+        let saved = try String(contentsOfFile: knob, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let h = try DaemonHarness()
+        try "32\n".write(toFile: knob, atomically: false, encoding: .utf8)
+        defer { try? (saved + "\n").write(toFile: knob, atomically: false, encoding: .utf8) }
+        try h.start(["--log-level", "info"])
+        try (saved + "\n").write(toFile: knob, atomically: false, encoding: .utf8)
+        for round in 0..<8 {
+            for i in 0..<200 { try h.write("storm/r\(round)-\(i).txt", "round \(round) file \(i)") }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let overflows = h.logText.components(separatedBy: "rescanning every folder").count - 1
+        #expect(overflows >= 1, "no overflow happened: the test proves nothing")
+        #expect(overflows <= 8, "\(overflows) rescans for 8 bursts: not coalesced")
+        try h.write("after-the-storm.txt", "after")
+        try await h.waitStored("after-the-storm.txt", "after", timeout: .seconds(15))
+        try await waitUntil(timeout: .seconds(120)) { try await h.emulator.listing().count == 1601 }
+        let started = ContinuousClock.now
+        #expect(h.stop() == 0)
+        #expect(started.duration(to: .now) < .seconds(10))
+    }
+
+    @Test("a file rewritten while it is being sent is sent once more at the end, never in parallel")
+    func noParallelResends() async throws {
+        let h = try DaemonHarness(emulatorArguments: ["--latency-ms", "1500"])
+        try h.start(["--workers", "4"])
+        let url = h.tree.appending(path: "busy.bin")
+        try Data(repeating: 0, count: 2_000_000).write(to: url)
+        try await waitUntil { try h.summary()["uploading"] == 1 }   // the first send waits for its answer
+        // Five rewrites while the first send waits for its answer.
+        var last = Data()
+        for round in 1...5 {
+            last = Data(repeating: UInt8(round), count: 2_000_000)
+            try last.write(to: url)
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let want = TestFiles.hex(last.sha256Digest)
+        try await waitUntil(timeout: .seconds(60)) { try await h.emulator.listing()["busy.bin"]?.sha256 == want }
+        try await Task.sleep(for: .seconds(2))   // any further send would land by now
+        let stored = try #require(try await h.emulator.listing()["busy.bin"])
+        #expect(stored.sha256 == want)
+        #expect(stored.writes <= 2, "stored \(stored.writes) times for one change burst")
+        #expect(h.stop() == 0)
+    }
+}
