@@ -24,7 +24,10 @@ struct ConfirmedSyncTests {
         let due = try #require(try Self.row(h, "f1.txt", environment: liar.clientEnvironment))
         #expect(due["state"] as? String == "pending")
         #expect(due["sha256"] is NSNull, "\(due)")
-        #expect((due["last_error"] as? String)?.contains("not taken as stored") == true, "\(due)")
+        // An early 200 is read as such, or (timing) the server's close is seen first as a network
+        // failure; either way the row stays due and says why.
+        let reason = due["last_error"] as? String ?? ""
+        #expect(reason.contains("not taken as stored") || (lie == "early" && reason.contains("network")), "\(due)")
         #expect(try await liar.log().requests.allSatisfy { $0.mode == lie })
 
         // The same ledger against a server that lies once, then stores honestly.
