@@ -238,8 +238,12 @@ struct StormTests {
         defer { try? (saved + "\n").write(toFile: knob, atomically: false, encoding: .utf8) }
         try h.start(["--log-level", "info"])
         try (saved + "\n").write(toFile: knob, atomically: false, encoding: .utf8)
+        let pid = try #require(h.process?.processIdentifier)
         for round in 0..<8 {
+            // Stopped while 200 files land: far more events than the queue holds, an overflow each round.
+            kill(pid, SIGSTOP)
             for i in 0..<200 { try h.write("storm/r\(round)-\(i).txt", "round \(round) file \(i)") }
+            kill(pid, SIGCONT)
             try await Task.sleep(for: .milliseconds(500))
         }
         let overflows = h.logText.components(separatedBy: "rescanning every folder").count - 1
@@ -259,7 +263,12 @@ struct StormTests {
         try h.start(["--workers", "4"])
         let url = h.tree.appending(path: "busy.bin")
         try Data(repeating: 0, count: 2_000_000).write(to: url)
-        try await waitUntil { try h.summary()["uploading"] == 1 }   // the first send waits for its answer
+        // The first send is in flight (waiting for its answer), as the daemon itself says.
+        try await waitUntil {
+            let run = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--json"])
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            return ((object?["live"] as? [String: Any])?["in_flight"] as? [Any])?.count == 1
+        }
         // Five rewrites while the first send waits for its answer.
         var last = Data()
         for round in 1...5 {
