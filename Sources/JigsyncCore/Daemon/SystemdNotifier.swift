@@ -51,9 +51,6 @@ public final class SystemdNotifier: @unchecked Sendable {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    /// Whether a notify socket was named at all.
-    public var isEnabled: Bool { fd >= 0 }
-
     /// Sends a state change that must arrive (`READY=1`, `RELOADING=1`, `STOPPING=1`,
     /// `WATCHDOG=1`); if the queue is full it is owed and sent later, in order.
     public func notify(_ state: String) {

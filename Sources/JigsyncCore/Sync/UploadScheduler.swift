@@ -32,10 +32,8 @@ actor UploadScheduler {
     /// The latest row of every key waiting (ready or delayed): membership is a lookup, not a scan.
     /// Keyed by bytes: names equal only after Unicode normalization are two files.
     private var waiting: [PathBytes: FileRecord] = [:]
-    /// What is being sent now: key → size.
-    private var running: [PathBytes: Int64] = [:]
     /// The rows being sent now, by key (what a plan compares a fresh stat with).
-    private var sendingRecords: [PathBytes: FileRecord] = [:]
+    private var running: [PathBytes: FileRecord] = [:]
     /// Keys that changed while in flight: queued again (with this row) when the transfer ends.
     private var dirty: [PathBytes: (record: FileRecord, delay: Duration)] = [:]
     private var largeInFlight = 0
@@ -94,7 +92,7 @@ actor UploadScheduler {
     /// Returns whether it was queued (the planner writes the row only then).
     func offer(_ record: FileRecord) -> Bool {
         let key = Self.key(record)
-        if let sending = sendingRecords[key], sending.matches(record.stat) { return false }
+        if let sending = running[key], sending.matches(record.stat) { return false }
         add(record)
         return true
     }
@@ -240,18 +238,16 @@ actor UploadScheduler {
     }
 
     /// The uploads in flight, by "folder/path", with their sizes.
-    func inFlightJobs() -> [PathBytes: Int64] { running }
+    func inFlightJobs() -> [PathBytes: Int64] { running.mapValues(\.size) }
 
     private func started(_ job: Job) -> Job {
-        running[job.key] = job.record.size
-        sendingRecords[job.key] = job.record
+        running[job.key] = job.record
         if job.isLarge { largeInFlight += 1 }
         return job
     }
 
     func finished(_ job: Job) {
         running.removeValue(forKey: job.key)
-        sendingRecords.removeValue(forKey: job.key)
         if job.isLarge { largeInFlight -= 1 }
         probeInFlight = false
         if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
