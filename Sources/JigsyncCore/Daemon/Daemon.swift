@@ -138,6 +138,10 @@ public final class Daemon: Service, @unchecked Sendable {
 
     private func eventLoop() async {
         let started = ContinuousClock.now
+        let input = self.input, lost = lostEvents
+        await scheduler.setRecheckHandler { paths in
+            if case .dropped = input.yield(.recheck(paths)) { lost.set() }
+        }
         for spec in settings.folders where !gone.contains(spec.id) {
             if stopping.isSet { return }
             await planner.reconcile(spec.id)
@@ -167,6 +171,8 @@ public final class Daemon: Service, @unchecked Sendable {
                 armBackstop()
             case .reload(let reply):
                 reply.send(await reload())
+            case .recheck(let paths):
+                for watched in paths { await planner.reconcile(path: watched) }
             }
             reporter.changed()
         }
@@ -380,5 +386,7 @@ enum DaemonEvent: Sendable {
     case backstop
     /// Re-read the configuration; the answer goes to the reply.
     case reload(ReloadReply)
+    /// Paths an event named while they were in flight, now that their transfers have ended.
+    case recheck([WatchedPath])
 }
 

@@ -46,6 +46,12 @@ public struct FileRecord: Sendable, Equatable {
     public var uploadedSize: Int64?
     /// Unix milliseconds of the last successful upload.
     public var uploadedAt: Int64?
+    /// An upload went out whose outcome was not recorded as stored (it failed, was cut off, or
+    /// the file changed under it): the store may hold some version under the key, so a delete
+    /// policy owes a delete even when `uploadedSHA256` is nil. Cleared when an upload is recorded.
+    public var unconfirmedSend = false
+    /// Whether the store may hold a copy under this row's key.
+    public var mayBeStored: Bool { uploadedSHA256 != nil || unconfirmedSend }
     /// Wall-clock nanoseconds when the stat above was taken (the racily-clean rule compares it
     /// with the file's own times).
     public var examinedAt: Int64

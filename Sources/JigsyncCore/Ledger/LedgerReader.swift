@@ -7,6 +7,8 @@ import Foundation
 public final class LedgerReader {
     public let path: String
     private let connection: SQLiteConnection
+    /// The columns of a row as this ledger's schema has them.
+    private let columns: String
     /// Rows per read transaction.
     static let chunkSize = 500
 
@@ -31,6 +33,7 @@ public final class LedgerReader {
         guard applicationID == LedgerSchema.applicationID else {
             throw LedgerError(.notALedger, path: path, message: "is not a jigsync ledger")
         }
+        columns = LedgerSchema.columns(readingVersion: try connection.integer("PRAGMA user_version"))
     }
 
     public func summary() throws(LedgerError) -> Summary {
@@ -63,7 +66,7 @@ public final class LedgerReader {
 
     /// The row of one file.
     public func record(folder: String, path: String) throws(LedgerError) -> FileRecord? {
-        let statement = try connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+        let statement = try connection.statement("SELECT \(columns) FROM files WHERE folder = ? AND path = ?")
         defer { statement.reset() }
         statement.bind([.text(folder), .text(path)])
         return try statement.step() ? LedgerSchema.record(from: statement) : nil
@@ -80,7 +83,7 @@ public final class LedgerReader {
     /// Calls `body` with every row (in the given states, if any), a chunk per read transaction.
     public func forEach(states: [FileState]? = nil, _ body: (FileRecord) throws -> Void) throws {
         let filter = states.map { " AND state IN (" + $0.map { "'\($0.rawValue)'" }.joined(separator: ",") + ")" } ?? ""
-        let statement = try connection.statement("SELECT id, \(LedgerSchema.columns) FROM files WHERE id > ?\(filter) ORDER BY id LIMIT \(Self.chunkSize)")
+        let statement = try connection.statement("SELECT id, \(columns) FROM files WHERE id > ?\(filter) ORDER BY id LIMIT \(Self.chunkSize)")
         var lastID: Int64 = 0
         while true {
             statement.reset()

@@ -3,7 +3,7 @@ enum LedgerSchema {
     /// `PRAGMA application_id` of a jigsync ledger ("JSYN"), so another SQLite file is recognised.
     static let applicationID: Int64 = 0x4A53_594E
     /// The schema version this build writes (`PRAGMA user_version`).
-    static let version: Int64 = 1
+    static let version: Int64 = 2
 
     /// Migrations by the version they lead to; each runs in its own transaction.
     static let migrations: [Int64: String] = [
@@ -35,15 +35,23 @@ enum LedgerSchema {
         CREATE INDEX files_by_inode ON files (device, inode);
         CREATE INDEX files_by_state ON files (state);
         """,
+        2: "ALTER TABLE files ADD COLUMN unconfirmed_send INTEGER NOT NULL DEFAULT 0;",
     ]
 
     static let columns = """
         folder, path, key, size, mtime_ns, ctime_ns, inode, device, sha256, content_type, state, last_error,
-        last_http_status, attempts, next_attempt_at, remote_url, uploaded_sha256, uploaded_size, uploaded_at, examined_at_ns
+        last_http_status, attempts, next_attempt_at, remote_url, uploaded_sha256, uploaded_size, uploaded_at, examined_at_ns,
+        unconfirmed_send
         """
 
+    /// `columns` for a ledger of an older schema (read-only readers never migrate): what a
+    /// column added since reads as.
+    static func columns(readingVersion version: Int64) -> String {
+        version >= 2 ? columns : columns.replacingOccurrences(of: "unconfirmed_send", with: "0")
+    }
+
     static let upsert = """
-        INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+        INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT (folder, path) DO UPDATE SET
             key = excluded.key, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
             inode = excluded.inode, device = excluded.device, sha256 = excluded.sha256,
@@ -51,7 +59,8 @@ enum LedgerSchema {
             last_http_status = excluded.last_http_status, attempts = excluded.attempts,
             next_attempt_at = excluded.next_attempt_at, remote_url = excluded.remote_url,
             uploaded_sha256 = excluded.uploaded_sha256, uploaded_size = excluded.uploaded_size,
-            uploaded_at = excluded.uploaded_at, examined_at_ns = excluded.examined_at_ns
+            uploaded_at = excluded.uploaded_at, examined_at_ns = excluded.examined_at_ns,
+            unconfirmed_send = excluded.unconfirmed_send
         """
 
     static func bindings(_ r: FileRecord) -> [SQLiteValue?] {
@@ -59,7 +68,8 @@ enum LedgerSchema {
          .integer(r.ctimeNanoseconds), .integer(Int64(bitPattern: r.inode)), .integer(Int64(bitPattern: r.device)),
          r.sha256.sqlite, r.contentType.sqlite, .text(r.state.rawValue), r.lastError.sqlite,
          r.lastHTTPStatus.map { .integer(Int64($0)) }, .integer(Int64(r.attempts)), r.nextAttemptAt.sqlite,
-         r.remoteURL.sqlite, r.uploadedSHA256.sqlite, r.uploadedSize.sqlite, r.uploadedAt.sqlite, .integer(r.examinedAt)]
+         r.remoteURL.sqlite, r.uploadedSHA256.sqlite, r.uploadedSize.sqlite, r.uploadedAt.sqlite, .integer(r.examinedAt),
+         .integer(r.unconfirmedSend ? 1 : 0)]
     }
 
     /// Reads a row selected with `columns` (starting at column `offset`).
@@ -80,6 +90,7 @@ enum LedgerSchema {
         r.uploadedSHA256 = s.text(offset + 16)
         r.uploadedSize = s.optionalInt64(offset + 17)
         r.uploadedAt = s.optionalInt64(offset + 18)
+        r.unconfirmedSend = s.int64(offset + 20) != 0
         return r
     }
 }

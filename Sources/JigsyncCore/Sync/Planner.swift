@@ -69,8 +69,12 @@ public final class Planner: @unchecked Sendable {
 
     /// Looks at one path (the daemon's answer to an event), and at every other name of the same
     /// inode: a write through one name of a hard-linked file changes them all.
+    ///
+    /// A path in flight is looked at once its transfer has recorded its outcome (the scheduler
+    /// replays it): reading its row now and writing a plan later would race the worker's write.
     func reconcile(path watched: WatchedPath) async {
         guard let spec = spec(watched.folder), let folder = folders[spec.path] else { return }
+        if await scheduler.deferIfRunning(watched) { return }
         do {
             let known = try await ledger.record(folder: spec.path, path: watched.path)
             let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(path: watched.path, in: folder, known: known)
@@ -95,32 +99,27 @@ public final class Planner: @unchecked Sendable {
               let known = try? await ledger.records(folder: spec.path, under: watched.path) else { return }
         var plan = Reconciler.Plan()
         let now = Reconciler.wallNanoseconds()
-        for (_, var record) in known where record.state != .deleted {
-            record.state = .deleted
-            record.lastError = "no longer in the folder (the remote copy is kept)"
-            record.examinedAt = now
-            plan.changedRecords.append(record)
-        }
+        for (_, record) in known where record.state != .deleted { plan.gone(record, at: now) }
         await apply(plan, spec: spec)
     }
 
     /// Writes what a plan changed, queues what is due, and turns deletes into owed remote deletes
-    /// where the folder's policy says so.
+    /// where the folder's policy says so: for every file the store holds, or may hold because an
+    /// upload of it went out unconfirmed (a DELETE of a key never stored is answered 404: done).
     func apply(_ plan: Reconciler.Plan, spec: FolderSpec) async {
         var changed = plan.changedRecords
         var owed: [FileRecord] = []
         if deletes.deletesRemote(spec.id) {
-            for index in changed.indices where changed[index].state == .deleted && changed[index].uploadedSHA256 != nil {
+            for index in changed.indices where changed[index].state == .deleted
+                && changed[index].mayBeStored {
                 changed[index].state = .deleting
                 changed[index].lastError = "deleted from the folder; the remote delete is due"
                 owed.append(changed[index])
             }
         }
         ledger.save(changed)
-        var accepted: [FileRecord] = []
-        accepted.reserveCapacity(plan.due.count)
-        for record in plan.due where await scheduler.offer(record) { accepted.append(record) }
-        ledger.save(accepted)
+        let ledger = self.ledger
+        for record in plan.due { _ = await scheduler.offer(record) { ledger.save($0) } }
         for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
     }
 

@@ -21,6 +21,14 @@ public struct Reconciler: Sendable {
         public var hashed = 0
         /// Directories that could not be read, with why.
         public var problems: [String] = []
+        /// Records `record` as gone from the folder.
+        mutating func gone(_ record: FileRecord, at now: Int64) {
+            var gone = record
+            gone.state = .deleted
+            gone.lastError = "no longer in the folder (the remote copy is kept)"
+            gone.examinedAt = now
+            changedRecords.append(gone)
+        }
     }
 
     public init(spec: FolderSpec, maxSize: Int64) {
@@ -49,11 +57,7 @@ public struct Reconciler: Sendable {
         }
         let now = Self.wallNanoseconds()
         for (path, record) in known where !seen.contains(path) && record.state != .deleted {
-            var gone = record
-            gone.state = .deleted
-            gone.lastError = "no longer in the folder (the remote copy is kept)"
-            gone.examinedAt = now
-            plan.changedRecords.append(gone)
+            plan.gone(record, at: now)
         }
         return plan
     }
@@ -64,12 +68,7 @@ public struct Reconciler: Sendable {
         var plan = Plan()
         let stat = try await FSQueue.run { () throws(FSError) in try folder.lstat(relativePath) }
         guard let stat else {
-            if var gone = known, gone.state != .deleted {
-                gone.state = .deleted
-                gone.lastError = "no longer in the folder (the remote copy is kept)"
-                gone.examinedAt = Self.wallNanoseconds()
-                plan.changedRecords.append(gone)
-            }
+            if let known, known.state != .deleted { plan.gone(known, at: Self.wallNanoseconds()) }
             return plan
         }
         if stat.kind == .directory { return plan }

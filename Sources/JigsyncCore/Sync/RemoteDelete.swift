@@ -70,6 +70,7 @@ struct RemoteDelete: Sendable {
         record.state = .deleted
         record.lastError = note
         record.uploadedSHA256 = nil
+        record.unconfirmedSend = false
         record.remoteURL = nil
         record.attempts = 0
         record.nextAttemptAt = nil

@@ -36,6 +36,10 @@ actor UploadScheduler {
     private var running: [PathBytes: FileRecord] = [:]
     /// Keys that changed while in flight: queued again (with this row) when the transfer ends.
     private var dirty: [PathBytes: (record: FileRecord, delay: Duration)] = [:]
+    /// Paths an event named while they were in flight: looked at again (through `onRecheck`)
+    /// once the transfer has recorded its outcome, so the two never write one row in a race.
+    private var recheck: [PathBytes: WatchedPath] = [:]
+    private var onRecheck: (@Sendable ([WatchedPath]) -> Void)?
     private var largeInFlight = 0
     private let maxLarge: Int
     private var stopped = false
@@ -89,11 +93,26 @@ actor UploadScheduler {
     }
 
     /// Queues a row a plan found due, unless the same content (same stat) is being sent right now.
-    /// Returns whether it was queued (the planner writes the row only then).
-    func offer(_ record: FileRecord) -> Bool {
+    /// Returns whether it was queued. `record` is called with the row before any worker can take
+    /// it, so the planner's `pending` row is written before the worker's `uploading` one.
+    func offer(_ record: FileRecord, recording: (FileRecord) -> Void = { _ in }) -> Bool {
         let key = Self.key(record)
         if let sending = running[key], sending.matches(record.stat) { return false }
+        recording(record)
         add(record)
+        return true
+    }
+
+    /// Where paths named while in flight are sent once their transfer ends (the daemon's loop).
+    func setRecheckHandler(_ handler: @escaping @Sendable ([WatchedPath]) -> Void) { onRecheck = handler }
+
+    /// If `watched` is in flight, notes it to be looked at again when its transfer ends and
+    /// returns true: the event is replayed then, against the row the transfer recorded.
+    func deferIfRunning(_ watched: WatchedPath) -> Bool {
+        guard onRecheck != nil else { return false }
+        let key = PathBytes(watched.folder.path + "/" + watched.path)
+        guard running[key] != nil else { return false }
+        recheck[key] = watched
         return true
     }
 
@@ -251,6 +270,7 @@ actor UploadScheduler {
         if job.isLarge { largeInFlight -= 1 }
         probeInFlight = false
         if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
+        if let watched = recheck.removeValue(forKey: job.key), !stopped { onRecheck?([watched]) }
         wakeAll()
     }
 

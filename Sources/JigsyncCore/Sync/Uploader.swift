@@ -46,6 +46,7 @@ struct Uploader: Sendable {
             return
         }
         record.state = .uploading
+        record.unconfirmedSend = true   // until the outcome is recorded: the store may get any of it
         record.contentType = engine.contentTypes.type(for: record.path)
         do {
             // Nothing is sent that cannot be recorded: the row is on disk before the first byte goes.
@@ -89,6 +90,7 @@ struct Uploader: Sendable {
                 return
             }
             record.state = .uploaded
+            record.unconfirmedSend = false
             record.sha256 = result.sentSHA256
             record.uploadedSHA256 = result.sentSHA256
             record.uploadedSize = result.sentBytes
@@ -114,7 +116,7 @@ struct Uploader: Sendable {
     /// The file went away before it could be opened: the delete policy decides what is owed.
     private func vanished(_ record: FileRecord) async {
         var record = record
-        if record.uploadedSHA256 != nil && engine.deletes.deletesRemote(FolderID(record.folder)) {
+        if record.mayBeStored && engine.deletes.deletesRemote(FolderID(record.folder)) {
             record.state = .deleting
             record.lastError = "deleted from the folder; the remote delete is due"
             engine.ledger.save(record)

@@ -55,6 +55,8 @@ struct DaemonCoreTests {
         try h.write("private.txt", "a private file")
         try await waitUntil { try await steady.listing()["private.txt"] != nil }
         try FileManager.default.removeItem(at: h.tree.appending(path: "private.txt"))
+        // Deleted the moment it is stored: the client may see the unlink (ctime) as a change
+        // under the transfer; the store may hold it all the same, so the delete is owed.
         try await waitUntil { try h.summary()["deleting"] == 1 }
         try await Task.sleep(for: .seconds(1))
         kill(try #require(h.process?.processIdentifier), SIGKILL)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Testing
 
 /// A `jigsync run` process on a folder, against its own emulator.
 final class DaemonHarness {
@@ -26,7 +27,7 @@ final class DaemonHarness {
     /// - Parameter folders: what names the folders (default: `--folder` with the harness's tree).
     /// - Parameter wrapper: a command that execs the daemon (`unshare …`); its pid becomes the daemon's.
     func start(_ extra: [String] = [], folders: [String]? = nil, environment extraEnvironment: [String: String] = [:],
-               wrapper: [String] = []) throws {
+               wrapper: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let process = Process()
         // The client-side rate limit is lifted: tests measure behaviour, not the API's 50/s.
         let arguments = ["run"] + (folders ?? ["--folder", tree.path]) + ["--ledger", ledger, "--rate-limit", "100000", "--log-level", "debug"] + extra
@@ -46,9 +47,16 @@ final class DaemonHarness {
         try process.run()
         self.process = process
         // This start's own line (a restart appends to the same log).
-        try waitUntilSync(timeout: .seconds(30)) {
-            guard let data = try? Data(contentsOf: log), data.count > startOffset else { return false }
-            return String(decoding: data[startOffset...], as: UTF8.self).contains("watching")
+        do {
+            try waitUntilSync(timeout: .seconds(30)) {
+                guard let data = try? Data(contentsOf: log), data.count > startOffset else { return false }
+                return String(decoding: data[startOffset...], as: UTF8.self).contains("watching")
+            }
+        } catch {
+            let text = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
+            Issue.record("the daemon did not say it watches within 30 s; this start's log:\n\(text.dropFirst(startOffset).suffix(4000))",
+                         sourceLocation: sourceLocation)
+            throw error
         }
     }
 

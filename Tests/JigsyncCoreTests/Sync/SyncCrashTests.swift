@@ -48,11 +48,14 @@ struct SyncCrashTests {
 }
 
 /// Polls a condition the test cannot be notified of (another process's progress), with a bound.
-func waitUntil(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+/// A miss is recorded at the caller's line, so a failure names the wait that timed out.
+func waitUntil(timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation,
+               _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(20))
     }
+    Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
     throw TestFailure("condition not met within \(timeout)")
 }
