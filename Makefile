@@ -14,7 +14,7 @@ MANDIR := $(PREFIX)/share/man/man1
 SHAREDIR := $(PREFIX)/share
 CONFDIR := /etc/jigsync
 
-.PHONY: deps test-deps build run test check-installed bench release release-emulator install install-emulator uninstall deb
+.PHONY: deps test-deps build run test test-asan test-tsan fuzz check-installed bench release release-emulator install install-emulator uninstall deb
 
 deps:
 	scripts/install-deps
@@ -42,6 +42,19 @@ test: test-deps
 
 check-installed: deb
 	scripts/check-installed "$$(ls -t jigsync_*.deb | head -1)"
+
+# The suite under AddressSanitizer / ThreadSanitizer (every module instrumented, in its own
+# build folder; the processes the tests start are the instrumented binaries too). A report fails
+# the run: ASan aborts the process, and TSan is made to (halt_on_error).
+test-asan: test-deps
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 $(SWIFT) test --no-parallel --sanitize=address --scratch-path .build-asan $(if $(FILTER),--filter '$(FILTER)')
+
+test-tsan: test-deps
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(SWIFT) test --no-parallel --sanitize=thread --scratch-path .build-tsan $(if $(FILTER),--filter '$(FILTER)')
+
+# `make fuzz [FUZZ_SECONDS=60]`: a libFuzzer run of each parser of outside input (scripts/fuzz).
+fuzz: deps
+	scripts/fuzz
 
 bench: deps
 	scripts/bench-sync

@@ -93,7 +93,7 @@ struct EmulatorCommand: AsyncParsableCommand {
 }
 
 /// Set once the server listens, so a failure before that is reported as one to bind.
-final class ListeningFlag: @unchecked Sendable {
+final class ListeningFlag: @unchecked Sendable {   // its one field is guarded by `lock`
     private let lock = NSLock()   // guards value
     private var value = false
     func set() { lock.withLock { value = true } }

@@ -83,7 +83,7 @@ struct SyncCommand: AsyncParsableCommand {
 }
 
 /// A one-line progress display on a terminal: files, bytes, rate and time left.
-final class ProgressBar: @unchecked Sendable {
+final class ProgressBar: @unchecked Sendable {   // `lastDraw` is guarded by `lock`; the rest is immutable
     private let lock = NSLock()   // guards lastDraw
     private var lastDraw = ContinuousClock.now - .seconds(1)
     private let started = ContinuousClock.now
@@ -151,7 +151,7 @@ struct FirstNoticeLogHandler: LogHandler {
     }
 
     /// True once, for the first caller.
-    final class FirstOnly: @unchecked Sendable {
+    final class FirstOnly: @unchecked Sendable {   // its one field is guarded by `lock`
         private let lock = NSLock()   // guards taken
         private var taken = false
         func claim() -> Bool { lock.withLock { defer { taken = true }; return !taken } }

@@ -18,6 +18,11 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(file: path, reason: "cannot be read: \((error as NSError).localizedDescription)")
         }
+        return try parse(text, path: path)
+    }
+
+    /// Decodes and checks the text of a configuration file named `path` (in errors).
+    static func parse(_ text: String, path: String) throws(ConfigurationError) -> JigsyncConfiguration {
         let root: Node
         do {
             guard let composed = try Yams.compose(yaml: text) else {

@@ -144,10 +144,7 @@ public final class ControlServer: @unchecked Sendable {
         }
         let line = request.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first.map { Data($0) } ?? Data()
         guard !line.isEmpty else { return }   // nothing sent: nothing to answer
-        let parsed: ControlRequest
-        do {
-            parsed = try JSONDecoder().decode(ControlRequest.self, from: line)
-        } catch {
+        guard let parsed = Self.request(from: line) else {
             reply(client, .refused("expected one JSON object with a known \"command\" (status, retry, pause, resume, reload) on one line"))
             return
         }
@@ -160,6 +157,11 @@ public final class ControlServer: @unchecked Sendable {
         }
         semaphore.wait()   // this is the client's own thread, never the cooperative pool
         reply(client, box.answer)
+    }
+
+    /// The request one line carries, if it is one.
+    static func request(from line: Data) -> ControlRequest? {
+        try? JSONDecoder().decode(ControlRequest.self, from: line)
     }
 
     private func reply(_ client: Int32, _ response: ControlResponse) {

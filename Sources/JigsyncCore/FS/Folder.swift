@@ -7,7 +7,7 @@ import Glibc
 /// here without following symlinks and without leaving the folder.
 ///
 /// Not Sendable: owned by the FS queue's callers one at a time (see `FSQueue`).
-public final class Folder: @unchecked Sendable {
+public final class Folder: @unchecked Sendable {   // immutable after init: a descriptor and its path
     /// The folder's absolute path, for messages and for the ledger.
     public let path: String
     /// Device of the root; entries on another file system are not crossed into.

@@ -177,12 +177,20 @@ final class CurlTransfer {
 
     private func receiveHeader(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
         let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: count), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
         answerStarted = true
-        if line.isEmpty {
-            // The blank line ends a block of headers; only a final answer's (not a 1xx) counts.
-            if outcome.status >= 200 { headersComplete = true }
-        } else if line.hasPrefix("HTTP/") {
+        // The blank line ends a block of headers; only a final answer's (not a 1xx) counts.
+        if Self.apply(headerLine: line, to: &outcome), outcome.status >= 200 { headersComplete = true }
+        if outcome.status >= 200 { uploadFinished = true }
+        lastProgress = .now
+        return count
+    }
+
+    /// Applies one line of an answer's head (a status line or a header) to `outcome`; returns
+    /// true for the blank line that ends a block of headers. The server's bytes: fuzzed by `Fuzz/`.
+    static func apply(headerLine raw: String, to outcome: inout CurlOutcome) -> Bool {
+        let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.isEmpty { return true }
+        if line.hasPrefix("HTTP/") {
             // A new status line (after a 100 Continue, say): headers belong to the latest answer.
             outcome.headers = [:]
             outcome.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
@@ -191,9 +199,7 @@ final class CurlTransfer {
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             outcome.headers[name] = value
         }
-        if outcome.status >= 200 { uploadFinished = true }
-        lastProgress = .now
-        return count
+        return false
     }
 
     private func receiveBody(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {

@@ -56,9 +56,16 @@ public final class FileStoreClient: Sendable {
         let outcome = try await perform(method: "POST", url: url, headers: headers,
                                         body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
                                         progress: progress)
-        try check(outcome, operation: .upload)
-        let answer: UploadAnswer = try decode(outcome)
-        let key = try confirm(answer, asked: options.key, sentBytes: outcome.sentBytes)
+        return try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
+    }
+
+    /// What an upload's answer means: the result when it confirms every byte sent under the key
+    /// asked for, otherwise the `StoreError` it amounts to. Pure: the server's status, headers
+    /// and body are outside input (fuzzed by `Fuzz/`).
+    static func uploadResult(_ outcome: CurlOutcome, asked: String?, apiKey: APIKey?) throws(StoreError) -> UploadResult {
+        try check(outcome, operation: .upload, apiKey: apiKey)
+        let answer: UploadAnswer = try decode(outcome, apiKey: apiKey)
+        let key = try confirm(answer, asked: asked, sentBytes: outcome.sentBytes)
         let rateLimit = RateLimitStatus(headers: outcome.headers)
         return UploadResult(key: key, url: answer.url, size: answer.size,
                             temporaryPublicURL: answer.temp_public_url,
@@ -83,7 +90,12 @@ public final class FileStoreClient: Sendable {
     public func delete(key: String) async throws(StoreError) {
         let outcome = try await perform(method: "DELETE", url: fileURL(key), headers: try authHeaders(),
                                         body: nil, sink: .memory(limit: configuration.maxResponseBytes))
-        if !(200..<300).contains(outcome.status) { try check(outcome, operation: .delete) }
+        try Self.deleteOutcome(outcome, apiKey: configuration.apiKey)
+    }
+
+    /// What a delete's answer means (pure, like `uploadResult`).
+    static func deleteOutcome(_ outcome: CurlOutcome, apiKey: APIKey?) throws(StoreError) {
+        if !(200..<300).contains(outcome.status) { try check(outcome, operation: .delete, apiKey: apiKey) }
         struct Answer: Decodable { var success: Bool? }
         guard let answer = try? JSONDecoder().decode(Answer.self, from: outcome.body) else { return }
         guard answer.success != false else {
@@ -97,7 +109,7 @@ public final class FileStoreClient: Sendable {
     /// upload is `unconfirmed`. A `size` other than the bytes sent means the service holds
     /// other bytes; a `key` other than the one asked for (compared byte for byte: a key
     /// normalized to another Unicode form is another key) means they are somewhere else.
-    private func confirm(_ answer: UploadAnswer, asked: String?, sentBytes: Int64) throws(StoreError) -> String {
+    private static func confirm(_ answer: UploadAnswer, asked: String?, sentBytes: Int64) throws(StoreError) -> String {
         if let size = answer.size, size != sentBytes {
             throw StoreError(.unconfirmed, status: 200,
                              message: "the server answered 200 but reports \(size) bytes stored of the \(sentBytes) sent; not taken as stored")
@@ -155,14 +167,19 @@ public final class FileStoreClient: Sendable {
     }
 
     private func check(_ outcome: CurlOutcome, operation: StoreError.Operation) throws(StoreError) {
+        try Self.check(outcome, operation: operation, apiKey: configuration.apiKey)
+    }
+
+    private static func check(_ outcome: CurlOutcome, operation: StoreError.Operation, apiKey: APIKey?) throws(StoreError) {
         guard outcome.status != 200 else { return }
-        let message = serverMessage(outcome)
+        let message = serverMessage(outcome, apiKey: apiKey)
         throw StoreError.classify(status: outcome.status, operation: operation, serverMessage: message,
                                   retryAfter: ServerWait.wait(from: outcome.headers))
     }
 
     /// The server's `message` (and `error`), or a quote of what it sent when that is not JSON.
-    private func serverMessage(_ outcome: CurlOutcome) -> String {
+    private static func serverMessage(_ outcome: CurlOutcome, apiKey: APIKey?) -> String {
+        func redact(_ text: String) -> String { apiKey?.redact(text) ?? text }
         struct ErrorBody: Decodable { var message: String?; var error: String? }
         if let body = try? JSONDecoder().decode(ErrorBody.self, from: outcome.body), body.message != nil || body.error != nil {
             let parts = [body.message, body.error.map { "(\($0))" }].compactMap { $0 }
@@ -171,7 +188,8 @@ public final class FileStoreClient: Sendable {
         return redact("unexpected answer: " + Self.quote(outcome.body))
     }
 
-    private func decode<T: Decodable>(_ outcome: CurlOutcome) throws(StoreError) -> T {
+    private static func decode<T: Decodable>(_ outcome: CurlOutcome, apiKey: APIKey?) throws(StoreError) -> T {
+        func redact(_ text: String) -> String { apiKey?.redact(text) ?? text }
         do {
             return try JSONDecoder().decode(T.self, from: outcome.body)
         } catch {
@@ -180,7 +198,6 @@ public final class FileStoreClient: Sendable {
         }
     }
 
-    private func redact(_ text: String) -> String { configuration.apiKey?.redact(text) ?? text }
 
     /// The first bytes of a body, printable, for an error message.
     static func quote(_ body: Data) -> String {

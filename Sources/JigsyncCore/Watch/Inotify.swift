@@ -115,19 +115,28 @@ final class Inotify: @unchecked Sendable {
             let n = read(fd, buffer, capacity)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }   // EAGAIN: drained
-            var offset = 0
-            let header = MemoryLayout<inotify_event>.size
-            while offset + header <= n {
-                let raw = buffer.advanced(by: offset)
-                let wd = raw.load(fromByteOffset: 0, as: Int32.self)
-                let mask = raw.load(fromByteOffset: 4, as: UInt32.self)
-                let cookie = raw.load(fromByteOffset: 8, as: UInt32.self)
-                let length = Int(raw.load(fromByteOffset: 12, as: UInt32.self))
-                let nameBytes = UnsafeRawBufferPointer(start: raw.advanced(by: header), count: length)
-                let name = Array(nameBytes.prefix { $0 != 0 })
-                events.append(InotifyEvent(watch: wd, kind: InotifyEvent.Kind(rawValue: mask), cookie: cookie, name: name))
-                offset += header + length
-            }
+            events += Self.parse(UnsafeRawBufferPointer(start: buffer, count: n))
+        }
+        return events
+    }
+
+    /// The events in what one `read` returned. A record that claims more name bytes than the
+    /// buffer holds ends the parse (the kernel never sends one; the bound keeps a bad buffer from
+    /// reading past its end).
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> [InotifyEvent] {
+        var events: [InotifyEvent] = []
+        var offset = 0
+        let header = MemoryLayout<inotify_event>.size
+        while offset + header <= bytes.count {
+            let wd = bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+            let mask = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+            let cookie = bytes.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self)
+            let length = Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+            guard length <= bytes.count - offset - header else { break }
+            let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[(offset + header)..<(offset + header + length)])
+            let name = Array(nameBytes.prefix { $0 != 0 })
+            events.append(InotifyEvent(watch: wd, kind: InotifyEvent.Kind(rawValue: mask), cookie: cookie, name: name))
+            offset += header + length
         }
         return events
     }

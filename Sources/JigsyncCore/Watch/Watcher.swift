@@ -313,7 +313,7 @@ public final class Watcher: @unchecked Sendable {
 }
 
 /// A flag set once from any thread and read from another.
-final class ManagedAtomicFlag: @unchecked Sendable {
+final class ManagedAtomicFlag: @unchecked Sendable {   // its one field is guarded by `lock`
     private let lock = NSLock()   // guards value
     private var value = false
     var isSet: Bool { lock.withLock { value } }

@@ -84,7 +84,7 @@ struct FailFastTests {
 
 /// A process whose output (standard output and error together) is read as it comes, for tests
 /// that bound how long a line takes.
-final class LiveProcess: @unchecked Sendable {
+final class LiveProcess: @unchecked Sendable {   // `collected` is guarded by `lock`; the rest is immutable
     private let process = Process()
     private let lock = NSLock()          // guards collected
     private var collected = Data()

@@ -5,7 +5,7 @@ import FoundationNetworking
 import JigsyncCore
 
 /// A `jigsync-emulator` started for one test on a free loopback port, stopped when released.
-final class EmulatorProcess: @unchecked Sendable {
+final class EmulatorProcess: @unchecked Sendable {   // set up in init, then only read; Process is thread-safe
     static let apiKey = "test-secret-\(UUID().uuidString.prefix(8))"
     static let publicKey = "test-public-key"
 
