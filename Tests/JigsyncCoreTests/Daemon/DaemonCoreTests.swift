@@ -111,11 +111,11 @@ struct DaemonCoreTests {
         try "folders:\n  - path: \(h.tree.path)\n".write(to: config, atomically: true, encoding: .utf8)
         try h.start(folders: ["--config", config.path])
         let pid = try #require(h.process?.processIdentifier)
-        for _ in 0..<130 {
+        // One SIGHUP at a time: two sent while the first is still pending are one signal.
+        for sent in 1...130 {
             kill(pid, SIGHUP)
-            try await Task.sleep(for: .milliseconds(80))
+            try await waitUntil { h.logText.components(separatedBy: "configuration reloaded").count - 1 >= sent }
         }
-        try await waitUntil { h.logText.components(separatedBy: "configuration reloaded").count - 1 >= 130 }
         let inotifyFDs = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").filter {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == "anon_inode:inotify"
         }
