@@ -59,12 +59,14 @@ struct SyncCommand: AsyncParsableCommand {
         // Names may hold newlines or tabs: escaped, each report stays one line.
         Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state failed")
         Self.printAtMost(Self.listedLines, report.stillDue.map { "still due: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state pending")
+        for hold in report.holds { print("held: \(hold.escapedForDisplay) (or run again with --trust-changes)") }
+        Self.printAtMost(Self.listedLines, report.held.map { "overwrite held: \($0.escapedForDisplay)" }, more: "jigsync status --state pending")
         Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0.escapedForDisplay)" }, more: "the log at --log-level warning")
         if let rejected = report.rejected {
             FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
             throw ExitCode(3)
         }
-        if !report.failed.isEmpty || !report.stillDue.isEmpty { throw ExitCode(1) }
+        if !report.failed.isEmpty || !report.stillDue.isEmpty || !report.held.isEmpty { throw ExitCode(1) }
     }
 
     /// Lines listed per kind (failed, still due, problems) before the rest are counted: a run of

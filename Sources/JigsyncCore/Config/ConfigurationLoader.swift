@@ -118,6 +118,13 @@ public enum ConfigurationLoader {
                 if let value, DurationParser.parse(value) == nil { throw fail("upload.\(name)", "not a duration: \(value) (write 30s, 2m, 1h)") }
             }
         }
+        if let damage = c.guard {
+            if let count = damage.max_overwrites, count < 1 { throw fail("guard.max_overwrites", "must be at least 1 (turn the guard off with `enabled: false`)") }
+            if let percent = damage.max_percent, !(percent > 0 && percent <= 100) { throw fail("guard.max_percent", "must be above 0 and at most 100") }
+            if let window = damage.window, DurationParser.parse(window).map({ $0 > .zero }) != true {
+                throw fail("guard.window", "not a positive duration: \(window) (write 30s, 2m, 1h)")
+            }
+        }
         if let endpoint = c.api?.endpoint, let problem = endpointProblem(endpoint) {
             throw fail("api.endpoint", problem)
         }

@@ -48,6 +48,18 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The damage guard: when a burst of changes to stored files stops overwriting in a folder.
+    public struct Guard: Codable, Sendable, Equatable {
+        public var enabled: Bool?
+        public var max_overwrites: Int?
+        public var max_percent: Double?
+        public var window: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, max_overwrites, max_percent, window
+        }
+    }
+
     public struct Log: Codable, Sendable, Equatable {
         public var level: String?
 
@@ -61,8 +73,9 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
     public var api: API?
     public var ledger: String?
     public var log: Log?
+    public var `guard`: Guard?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case folders, upload, api, ledger, log
+        case folders, upload, api, ledger, log, `guard`
     }
 }

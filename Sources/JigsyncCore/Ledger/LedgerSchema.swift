@@ -3,7 +3,7 @@ enum LedgerSchema {
     /// `PRAGMA application_id` of a jigsync ledger ("JSYN"), so another SQLite file is recognised.
     static let applicationID: Int64 = 0x4A53_594E
     /// The schema version this build writes (`PRAGMA user_version`).
-    static let version: Int64 = 2
+    static let version: Int64 = 3
 
     /// Migrations by the version they lead to; each runs in its own transaction.
     static let migrations: [Int64: String] = [
@@ -36,6 +36,9 @@ enum LedgerSchema {
         CREATE INDEX files_by_state ON files (state);
         """,
         2: "ALTER TABLE files ADD COLUMN unconfirmed_send INTEGER NOT NULL DEFAULT 0;",
+        // A folder whose overwrites the damage guard holds: kept across restarts, so a restart
+        // does not silently overwrite what the guard stopped (its rows stay `pending`).
+        3: "CREATE TABLE damage_holds (folder TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL);",
     ]
 
     static let columns = """
