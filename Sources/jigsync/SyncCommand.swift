@@ -24,6 +24,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
     var logLevel: String?
 
+    @Flag(help: "Print what would be uploaded, overwritten, deleted remotely and skipped (and why), then exit: nothing is sent and the ledger is only read.")
+    var dryRun = false
+
     /// How long passing failures are retried when neither the flag nor the file says.
     static let defaultRetryFor = "2m"
 
@@ -33,6 +36,7 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if dryRun { return try await DryRunOutput.run(sync, deleteByDefault: false) }
         let file = try sync.configuration()
         let storeConfiguration = store.storeConfiguration(file: file)
         try requireAPIKey(storeConfiguration)
