@@ -128,6 +128,9 @@ public enum ConfigurationLoader {
         if let endpoint = c.api?.endpoint, let problem = endpointProblem(endpoint) {
             throw fail("api.endpoint", problem)
         }
+        for (name, value) in (c.api?.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let problem = StoreConfiguration.headerProblem(name: name, value: value) { throw fail("api.headers.\(name)", problem) }
+        }
         if let version = c.api?.http_version, !["automatic", "1.1"].contains(version) {
             throw fail("api.http_version", "must be automatic or 1.1 (got \(version))")
         }

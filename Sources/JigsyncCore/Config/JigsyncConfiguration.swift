@@ -42,9 +42,13 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var ca_bundle: String?
         /// The secret key in clear: accepted only when the file is mode 0600 (or stricter).
         public var api_key: String?
+        /// Let the service log request payloads (default false: `x-jigsaw-no-request-log: true` is sent).
+        public var request_log: Bool?
+        /// Extra headers on every request (never `x-api-key`, `Content-Type`, `Content-Length`).
+        public var headers: [String: String]?
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoint, public_key, http_version, ca_bundle, api_key
+            case endpoint, public_key, http_version, ca_bundle, api_key, request_log, headers
         }
     }
 

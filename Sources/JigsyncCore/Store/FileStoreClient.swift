@@ -123,7 +123,10 @@ public final class FileStoreClient: Sendable {
         guard let key = configuration.apiKey else {
             throw StoreError(.fixConfiguration, message: "no API key: set JIGSAWSTACK_API_KEY")
         }
-        return ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
+        var headers = ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
+        if !configuration.requestLog { headers.append("\(StoreConfiguration.noRequestLogHeader): true") }
+        for header in configuration.extraHeaders { headers.append("\(header.name): \(header.value)") }
+        return headers
     }
 
     private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
