@@ -113,6 +113,9 @@ public enum ConfigurationLoader {
             if let policy = upload.on_conflict, !["overwrite", "skip"].contains(policy) {
                 throw fail("upload.on_conflict", "must be overwrite or skip (got \(policy))")
             }
+            if let rate = upload.max_rate, RateParser.parse(rate).map({ $0 == 0 || $0 >= SendBudgetLimits.minimum }) != true {
+                throw fail("upload.max_rate", "not a rate of at least 1KB/s: \(rate) (write 5MB/s, 500KB/s, 2MiB/s, or 0 for unlimited)")
+            }
             for (name, value) in [("connect_timeout", upload.connect_timeout), ("stall_timeout", upload.stall_timeout),
                                   ("response_timeout", upload.response_timeout), ("retry_for", upload.retry_for)] {
                 if let value, DurationParser.parse(value) == nil { throw fail("upload.\(name)", "not a duration: \(value) (write 30s, 2m, 1h)") }

@@ -27,9 +27,11 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var stall_timeout: String?
         public var response_timeout: String?
         public var retry_for: String?
+        /// Upload bandwidth for all transfers together (`5MB/s`); `0` for unlimited.
+        public var max_rate: String?
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case workers, max_size, rate_limit, on_conflict, connect_timeout, stall_timeout, response_timeout, retry_for
+            case workers, max_size, rate_limit, on_conflict, connect_timeout, stall_timeout, response_timeout, retry_for, max_rate
         }
     }
 

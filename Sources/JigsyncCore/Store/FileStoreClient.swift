@@ -11,7 +11,7 @@ public final class FileStoreClient: Sendable {
 
     public init(configuration: StoreConfiguration) {
         self.configuration = configuration
-        self.loop = CurlMultiLoop()
+        self.loop = CurlMultiLoop(maxSendRate: configuration.maxSendRate)
     }
 
     deinit { loop.shutdown() }

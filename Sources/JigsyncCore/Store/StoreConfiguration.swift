@@ -36,6 +36,8 @@ public struct StoreConfiguration: Sendable {
     public var caBundle: String?
     /// Largest JSON answer the client reads into memory; larger ones are a protocol error.
     public var maxResponseBytes = 1 << 20
+    /// Bytes per second for all uploads together (`upload.max_rate`, `--max-rate`); 0 for unlimited.
+    public var maxSendRate: Int64 = 0
     /// Let the service log request payloads (`api.request_log: true`). Off by default: every
     /// request carries `x-jigsaw-no-request-log: true`, so a folder's contents do not end up
     /// in the service's request logs.
