@@ -84,6 +84,25 @@ struct DamageGuardTests {
         #expect(h.stop() == 0)
     }
 
+    @Test("the count rule alone (percent at 100): 300 files rewritten, at most 200 overwritten")
+    func countRule() async throws {
+        let h = try DaemonHarness()
+        try h.start(["--guard-max-percent", "100"])
+        let count = 300
+        for i in 0..<count { try h.write("\(i).txt", "original \(i)") }
+        try await waitUntil(timeout: .seconds(120)) { try h.summary()["uploaded"] == count }
+        for i in 0..<count { try h.write("\(i).txt", "rewritten \(i)") }
+        try await waitUntil(timeout: .seconds(60)) {
+            let rewritten = try await h.emulator.listing().values.filter { $0.writes == 2 }.count
+            let summary = try h.summary()
+            return rewritten > 0 && rewritten + (summary["pending"] ?? 0) == count && summary["uploaded"] == rewritten
+        }
+        let overwritten = try await h.emulator.listing().values.filter { $0.writes == 2 }.count
+        #expect(overwritten <= 200)
+        print("damage guard (count rule): \(overwritten) of \(count) overwrites reached the store before it tripped")
+        #expect(h.stop() == 0)
+    }
+
     @Test("a restart with --trust-changes lets held overwrites go")
     func trustChanges() async throws {
         let h = try DaemonHarness()
@@ -119,5 +138,34 @@ struct DamageGuardTests {
         #expect(check.status == 0, "\(check.stdout)")
         #expect(!check.stdout.contains("damage guard"))
         #expect(h.stop() == 0)
+    }
+}
+
+/// The guard in a one-shot `sync`: it holds there too, the hold lasts to the next sync, and
+/// `--trust-changes` lets the changes go.
+@Suite("damage guard: sync")
+struct DamageGuardSyncTests {
+    @Test("sync holds overwrites past the count rule, exits 1 naming them; the next sync still holds; --trust-changes sends them")
+    func heldAcrossSyncs() async throws {
+        let h = try SyncHarness()
+        let limits = ["--guard-max-overwrites", "5", "--guard-max-percent", "100"]
+        for i in 0..<20 { try h.write("\(i).txt", "v1 \(i)") }
+        #expect(try h.sync(limits).status == 0)
+        for i in 0..<20 { try h.write("\(i).txt", "v2 \(i) rewritten") }
+        let held = try h.sync(limits)
+        #expect(held.status == 1, "\(held.stdout)")
+        #expect(held.stdout.contains("damage guard tripped in \(h.tree.path)"), "\(held.stdout)")
+        #expect(try await h.emulator.listing().values.filter { $0.writes == 2 }.count == 5)
+        #expect(try h.summary()["pending"] == 15)
+
+        // The hold is in the ledger: another sync overwrites nothing more.
+        let again = try h.sync(limits)
+        #expect(again.status == 1)
+        #expect(try await h.emulator.listing().values.filter { $0.writes == 2 }.count == 5)
+
+        let trusted = try h.sync(limits + ["--trust-changes"])
+        #expect(trusted.status == 0, "\(trusted.stdout)")
+        let stored = try await h.emulator.listing()
+        for i in 0..<20 { #expect(stored["\(i).txt"]?.sha256 == TestFiles.hex(Data("v2 \(i) rewritten".utf8).sha256Digest)) }
     }
 }
