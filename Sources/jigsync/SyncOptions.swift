@@ -45,6 +45,9 @@ struct SyncOptions: ParsableArguments {
     @Option(help: "Client-side limit of requests per second (default 50, the API's limit per project; instances share it).")
     var rateLimit: Double?
 
+    @Option(help: "Keep the last N stored versions of each file under PREFIX.versions/PATH/TIMESTAMP-SHA8 (default: each folder's `versions`, else 0, none). Needs a prefix.")
+    var versions: Int?
+
     @Flag(help: "Forget the damage guard's holds left by an earlier run: the changes they held are sent.")
     var trustChanges = false
 
@@ -61,6 +64,7 @@ struct SyncOptions: ParsableArguments {
     var noGuard = false
 
     func validate() throws {
+        if let versions, !(0...1000).contains(versions) { throw ValidationError("--versions must be between 0 and 1000") }
         if let guardMaxOverwrites, guardMaxOverwrites < 1 { throw ValidationError("--guard-max-overwrites must be at least 1 (or --no-guard)") }
         if let guardMaxPercent, !(guardMaxPercent > 0 && guardMaxPercent <= 100) { throw ValidationError("--guard-max-percent must be above 0 and at most 100") }
         if let guardWindow, DurationParser.parse(guardWindow).map({ $0 > .zero }) != true {
@@ -110,6 +114,7 @@ struct SyncOptions: ParsableArguments {
                 var spec = FolderSpec(path: path, prefix: entry.prefix ?? "", filter: filter)
                 spec.deletesRemote = entry.on_delete.map { $0 == "delete" }
                 spec.optional = entry.optional ?? false
+                spec.versions = versions ?? entry.versions ?? 0
                 return spec
             }
         }
@@ -119,7 +124,11 @@ struct SyncOptions: ParsableArguments {
             let (directory, prefix) = argument.firstIndex(of: ":").map {
                 (String(argument[..<$0]), String(argument[argument.index(after: $0)...]))
             } ?? (argument, "")
-            let spec = FolderSpec(path: try realDirectory(directory), prefix: prefix, filter: filter)
+            var spec = FolderSpec(path: try realDirectory(directory), prefix: prefix, filter: filter)
+            spec.versions = versions ?? 0
+            if spec.versions > 0 && spec.prefix.isEmpty {
+                throw ValidationError("--versions needs every --folder to have a prefix (DIR:PREFIX): with an empty prefix the versions could collide with a file's key")
+            }
             if let other = specs.first(where: { $0.path == spec.path || $0.path.hasPrefix(spec.path + "/") || spec.path.hasPrefix($0.path + "/") }) {
                 throw ValidationError("folders \(other.path) and \(spec.path) overlap")
             }

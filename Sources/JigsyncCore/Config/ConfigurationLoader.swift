@@ -76,6 +76,8 @@ public enum ConfigurationLoader {
         }
         let folders = c.folders ?? []
         var resolved: [(index: Int, path: String, prefix: String)] = []
+        // Every key space a folder writes: its prefix, and its version prefix when it keeps versions.
+        var spaces: [(index: Int, prefix: String, what: String)] = []
         for (index, folder) in folders.enumerated() {
             let field = "folders[\(index)]"
             guard folder.path.hasPrefix("/") else { throw fail("\(field).path", "must be an absolute path (got \(folder.path))") }
@@ -98,6 +100,20 @@ public enum ConfigurationLoader {
                     throw fail("\(field).prefix", "prefix \"\(prefix)\" overlaps folders[\(other.index)]'s \"\(other.prefix)\"; two folders could map to one key")
                 }
             }
+            if let versions = folder.versions {
+                guard (0...1000).contains(versions) else { throw fail("\(field).versions", "must be between 0 and 1000") }
+                if versions > 0 && prefix.isEmpty {
+                    throw fail("\(field).versions", "needs a prefix: with an empty prefix every key is the folder's own, so its versions (under .versions/) could collide with a file's key")
+                }
+            }
+            var mine = [(prefix, "prefix")]
+            if (folder.versions ?? 0) > 0 { mine.append((FolderSpec.versionPrefix(for: prefix), "version prefix")) }
+            for (space, what) in mine {
+                for other in spaces where space.hasPrefix(other.prefix) || other.prefix.hasPrefix(space) {
+                    throw fail("\(field).prefix", "\(what) \"\(space)\" overlaps folders[\(other.index)]'s \(other.what) \"\(other.prefix)\"; two files could map to one key")
+                }
+            }
+            spaces += mine.map { (index, $0.0, $0.1) }
             resolved.append((index, real, prefix))
         }
         if let ledger = c.ledger {

@@ -10,10 +10,12 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var on_delete: String?
         /// A folder that may be missing at start (a removable disk): watched once it appears.
         public var optional: Bool?
+        /// Keep the last N stored versions of each file under `PREFIX.versions/` (default 0: none).
+        public var versions: Int?
 
         /// Every key a folder entry knows: an unknown one in a file is an error, not silence.
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, prefix, include, exclude, on_delete, optional
+            case path, prefix, include, exclude, on_delete, optional, versions
         }
     }
 

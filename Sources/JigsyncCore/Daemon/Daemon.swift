@@ -61,7 +61,7 @@ public final class Daemon: Service, @unchecked Sendable {
         let scheduler = UploadScheduler(workers: settings.engine.workers, continuous: true)
         self.scheduler = scheduler
         planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: engine.deletes,
-                          damage: engine.damage, maxSize: settings.engine.maxSize, logger: logger)
+                          damage: engine.damage, versions: engine.versions, maxSize: settings.engine.maxSize, logger: logger)
         (events, input) = AsyncStream.makeStream(of: DaemonEvent.self, bufferingPolicy: .bufferingOldest(Self.eventQueueLimit))
         let notes = self.notes, deletes = engine.deletes, damage = engine.damage
         reporter = StatusReporter(notifier: notifier, ledger: ledger) {

@@ -260,6 +260,39 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// The stored versions of one file, newest first.
+    public func versions(folder: String, path: String) async throws(LedgerError) -> [StoredVersion] {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(LedgerSchema.versionsOfPath)
+            defer { statement.reset() }
+            statement.bind([.text(folder), .text(path)])
+            var versions: [StoredVersion] = []
+            while try statement.step() { versions.append(LedgerSchema.version(from: statement)) }
+            return versions
+        }
+    }
+
+    /// Records a stored version (committed before it returns).
+    public func saveVersion(_ v: StoredVersion) async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(
+                "INSERT OR REPLACE INTO versions (\(LedgerSchema.versionColumns)) VALUES (?, ?, ?, ?, ?, ?)")
+            defer { statement.reset() }
+            statement.bind([.text(v.folder), .text(v.path), .text(v.key), .text(v.sha256), .integer(v.size), .integer(v.storedAt)])
+            _ = try statement.step()
+        }
+    }
+
+    /// Forgets a version whose remote copy was deleted.
+    public func deleteVersion(key: String) async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement("DELETE FROM versions WHERE key = ?")
+            defer { statement.reset() }
+            statement.bind([.text(key)])
+            _ = try statement.step()
+        }
+    }
+
     // MARK: writes
 
     /// Queues a row to be written; rows queued together are committed in one transaction.

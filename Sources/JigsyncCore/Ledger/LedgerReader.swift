@@ -39,6 +39,17 @@ public final class LedgerReader {
         columns = LedgerSchema.columns(readingVersion: version)
     }
 
+    /// The stored versions of one file, newest first (none in a ledger older than the table).
+    public func versions(folder: String, path: String) throws(LedgerError) -> [StoredVersion] {
+        guard version >= 4 else { return [] }
+        let statement = try connection.statement(LedgerSchema.versionsOfPath)
+        defer { statement.reset() }
+        statement.bind([.text(folder), .text(path)])
+        var versions: [StoredVersion] = []
+        while try statement.step() { versions.append(LedgerSchema.version(from: statement)) }
+        return versions
+    }
+
     /// The damage guard's holds (none in a ledger older than the table).
     public func damageHolds() throws(LedgerError) -> [DamageHold] {
         guard version >= 3 else { return [] }

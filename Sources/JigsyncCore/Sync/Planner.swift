@@ -18,18 +18,20 @@ public final class Planner: @unchecked Sendable {
     let folders: OpenFolders
     let deletes: RemoteDeletes
     let damage: DamageGuard
+    let versions: RemoteVersions
     let maxSize: Int64
     let logger: Logger
     private let lock = NSLock()
     private var specs: [FolderID: FolderSpec] = [:]
 
     init(ledger: Ledger, scheduler: UploadScheduler, folders: OpenFolders, deletes: RemoteDeletes,
-         damage: DamageGuard, maxSize: Int64, logger: Logger) {
+         damage: DamageGuard, versions: RemoteVersions, maxSize: Int64, logger: Logger) {
         self.ledger = ledger
         self.scheduler = scheduler
         self.folders = folders
         self.deletes = deletes
         self.damage = damage
+        self.versions = versions
         self.maxSize = maxSize
         self.logger = logger
     }
@@ -37,6 +39,7 @@ public final class Planner: @unchecked Sendable {
     /// The folders planned for, with the daemon-wide delete policy for those that name none.
     func setFolders(_ list: [FolderSpec], deleteByDefault: Bool) {
         lock.withLock { specs = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }) }
+        versions.setPolicy(list)
         deletes.setPolicy(Dictionary(list.map { ($0.id, $0.deletesRemote ?? deleteByDefault) }, uniquingKeysWith: { first, _ in first }))
     }
 

@@ -62,6 +62,8 @@ public final class SyncEngine: Sendable {
     let progress = ProgressBoard()
     /// Which folders delete remote copies, and the mass-delete guard.
     let deletes: RemoteDeletes
+    /// Which folders keep remote versions, and how many.
+    let versions = RemoteVersions()
     /// The damage guard: holds overwrites in a folder whose stored files change too fast.
     let damage: DamageGuard
     /// Retries of passing failures are logged at info once a minute per file.
@@ -101,7 +103,7 @@ public final class SyncEngine: Sendable {
         let folders = OpenFolders()
         let scheduler = UploadScheduler(workers: settings.workers, retryFor: retryFor)
         let planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: deletes,
-                              damage: damage, maxSize: settings.maxSize, logger: logger)
+                              damage: damage, versions: versions, maxSize: settings.maxSize, logger: logger)
         planner.setFolders(specs, deleteByDefault: false)
         try await restoreDamageHolds()
         for spec in specs {
