@@ -10,7 +10,8 @@ import Synchronization
 /// own timers or a transfer's stall limit); with none it sleeps until woken, without a timeout.
 /// The multi handle keeps the connection cache, so connections are reused across requests.
 ///
-/// `@unchecked Sendable`: `inbox` is guarded by `inboxLock`; `multi` is used only on the loop's thread,
+/// `@unchecked Sendable`: `inbox` is guarded by `inboxLock`; `multi`, `active`, the bandwidth
+/// budget and the transfers it paused are used only on the loop's thread,
 /// except for `curl_multi_wakeup`, which libcurl documents as callable from any thread.
 final class CurlMultiLoop: @unchecked Sendable {
     /// Identifies a submitted transfer, to cancel it.
