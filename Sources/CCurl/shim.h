@@ -26,6 +26,9 @@ static inline CURLcode jigsync_curl_getinfo_pointer(CURL *h, CURLINFO i, void **
 
 static inline CURLMcode jigsync_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 
+/* Resumes a transfer paused by its read callback (CURLPAUSE_CONT is a macro expression). */
+static inline CURLcode jigsync_curl_unpause(CURL *h) { return curl_easy_pause(h, CURLPAUSE_CONT); }
+
 /* Macros Swift cannot import as constants. */
 static inline size_t jigsync_curl_readfunc_abort(void) { return CURL_READFUNC_ABORT; }
 static inline size_t jigsync_curl_readfunc_pause(void) { return CURL_READFUNC_PAUSE; }

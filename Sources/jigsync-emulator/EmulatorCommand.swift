@@ -15,7 +15,8 @@ struct EmulatorCommand: AsyncParsableCommand {
         abstract: "A local JigsawStack File Storage API for tests and offline use.",
         discussion: """
             Speaks POST /v1/store/file (raw body or multipart), GET and DELETE /v1/store/file/read/KEY.
-            GET /_emulator/files lists every stored key with its size, SHA-256, content type and write count.
+            GET /_emulator/files lists every stored key with its size, SHA-256, content type and write count; \
+            GET /_emulator/headers?key=KEY the headers of the last request that named KEY (x-api-key redacted).
             The secret key comes from --api-key, else $JIGSYNC_EMULATOR_API_KEY, else "\(defaultAPIKey)".
             Prints "listening on http://HOST:PORT" once it accepts connections (--port 0 picks a free port).
             """

@@ -14,6 +14,7 @@ struct FileStorageResponder: HTTPResponder {
     let settings: EmulatorSettings
     let faults: FaultPlan
     let temporaryURLs: TemporaryURLs
+    let headerLog = RequestHeaderLog()
 
     static let readPrefix = "/v1/store/file/read/"
 
@@ -22,6 +23,11 @@ struct FileStorageResponder: HTTPResponder {
         while path.hasPrefix("//") { path.removeFirst() }
         if path == "/_emulator/files" && request.method == .get {
             return try await listing()
+        }
+        if path == "/_emulator/headers" && request.method == .get {
+            guard let key = QueryString(request.uri.query)["key"] else { return Self.error(.badRequest, "name a key: ?key=KEY", "invalid_query") }
+            guard let headers = await headerLog.headers(for: key) else { return Self.error(.notFound, "no request named this key", "not_found") }
+            return Self.json(["key": key, "headers": headers])
         }
         let window = faults.admit(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         var response = try await answer(request, path: path, context: context, rateLimited: !window.allowed)
@@ -37,11 +43,13 @@ struct FileStorageResponder: HTTPResponder {
         if path == "/v1/store/file" || path == "/v1/store/file/" {
             guard request.method == .post else { return Self.error(.methodNotAllowed, "Method not allowed", "method_not_allowed") }
             key = nil
+            if let named = query["key"] { await recordHeaders(of: request, key: named) }
         } else if path.hasPrefix(Self.readPrefix) {
             guard request.method == .get || request.method == .delete else {
                 return Self.error(.methodNotAllowed, "Method not allowed", "method_not_allowed")
             }
             key = QueryString.percentDecode(String(path.dropFirst(Self.readPrefix.count)), plusIsSpace: false)
+            await recordHeaders(of: request, key: key!)
         } else {
             return Self.error(.notFound, "Route not found", "not_found")
         }
@@ -76,6 +84,10 @@ struct FileStorageResponder: HTTPResponder {
         default:
             return Self.error(.methodNotAllowed, "Method not allowed", "method_not_allowed")
         }
+    }
+
+    private func recordHeaders(of request: Request, key: String) async {
+        await headerLog.record(key: key, headers: request.headers.map { ($0.name.rawName, $0.value) })
     }
 
     /// The secret key in `x-api-key`; for reads also the public key or a temporary token in the query.

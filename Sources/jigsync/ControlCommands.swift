@@ -40,10 +40,19 @@ struct PauseCommand: ParsableCommand {
 /// `jigsync resume`: end a pause (and probe a rejected key at once).
 struct ResumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Resume uploads held by `jigsync pause` (and retry a rejected key at once).")
+        commandName: "resume", abstract: "Resume uploads held by `jigsync pause` (and retry a rejected key at once); with --folder, let go the overwrites the damage guard holds there.")
     @OptionGroup var ledger: LedgerOption
 
+    @Option(help: ArgumentHelp("The folder whose overwrites the damage guard holds: they are sent, and its count starts afresh.", valueName: "DIR"))
+    var folder: String?
+
     func run() throws {
+        if let folder {
+            let path = realpath(absolute(folder), nil).map { p in defer { free(p) }; return String(cString: p) } ?? absolute(folder)
+            let answer = try askDaemon(ledger: ledger, ControlRequest(.resume, folder: path))
+            print("damage guard released in \(path): \(answer.queued ?? 0) overwrite(s) queued")
+            return
+        }
         _ = try askDaemon(ledger: ledger, ControlRequest(.resume))
         print("uploads resumed")
     }

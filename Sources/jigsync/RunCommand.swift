@@ -36,6 +36,8 @@ struct RunCommand: AsyncParsableCommand {
     var grace = "10s"
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
+    @Flag(help: "Reconcile once and print what would be uploaded, overwritten, deleted remotely (with --on-delete) and skipped, then exit: nothing is sent and the ledger is only read.")
+    var dryRun = false
 
     func validate() throws {
         guard DaemonSettings.DeletePolicy(rawValue: onDelete) != nil else { throw ValidationError("--on-delete must be keep or delete") }
@@ -48,6 +50,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if dryRun { return try await DryRunOutput.run(sync, deleteByDefault: onDelete == DaemonSettings.DeletePolicy.delete.rawValue) }
         let file = try sync.configuration()
         let storeConfiguration = store.storeConfiguration(file: file)
         try requireAPIKey(storeConfiguration)

@@ -17,7 +17,13 @@ struct StoreOptions: ParsableArguments {
     @Option(help: "Seconds of no progress while sending before a transfer is aborted (default 30).") var stallTimeout: Double?
     @Option(help: "Seconds after the whole body is sent by which the answer must be complete, however slowly it trickles in (default 120).") var responseTimeout: Double?
 
+    @Option(help: ArgumentHelp("Upload bandwidth for all transfers together, such as 5MB/s, 500KB/s or 2MiB/s; 0 for unlimited (default: the configuration's upload.max_rate, else unlimited).", valueName: "RATE"))
+    var maxRate: String?
+
     func validate() throws {
+        if let maxRate, RateParser.parse(maxRate).map({ $0 == 0 || $0 >= SendBudgetLimits.minimum }) != true {
+            throw ValidationError("--max-rate: \(maxRate) is not a rate of at least 1KB/s (write 5MB/s, 500KB/s, or 0 for unlimited)")
+        }
         for (name, value) in [("--connect-timeout", connectTimeout), ("--stall-timeout", stallTimeout), ("--response-timeout", responseTimeout)] {
             if let value { guard value > 0, value.isFinite else { throw ValidationError("\(name) must be a positive number of seconds") } }
         }
@@ -43,6 +49,7 @@ struct StoreOptions: ParsableArguments {
         configuration.sendStallTimeout = duration(stallTimeout, upload?.stall_timeout, configuration.sendStallTimeout)
         configuration.receiveStallTimeout = configuration.sendStallTimeout
         configuration.responseTimeout = duration(responseTimeout, upload?.response_timeout, configuration.responseTimeout)
+        configuration.maxSendRate = (maxRate ?? upload?.max_rate).flatMap(RateParser.parse) ?? 0
         return configuration
     }
 }

@@ -24,6 +24,9 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning (default), error, critical.")
     var logLevel: String?
 
+    @Flag(help: "Print what would be uploaded, overwritten, deleted remotely and skipped (and why), then exit: nothing is sent and the ledger is only read.")
+    var dryRun = false
+
     /// How long passing failures are retried when neither the flag nor the file says.
     static let defaultRetryFor = "2m"
 
@@ -33,6 +36,7 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if dryRun { return try await DryRunOutput.run(sync, deleteByDefault: false) }
         let file = try sync.configuration()
         let storeConfiguration = store.storeConfiguration(file: file)
         try requireAPIKey(storeConfiguration)
@@ -59,12 +63,14 @@ struct SyncCommand: AsyncParsableCommand {
         // Names may hold newlines or tabs: escaped, each report stays one line.
         Self.printAtMost(Self.listedLines, report.failed.map { "failed: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state failed")
         Self.printAtMost(Self.listedLines, report.stillDue.map { "still due: \($0.path.escapedForDisplay): \($0.reason.escapedForDisplay)" }, more: "jigsync status --state pending")
+        for hold in report.holds { print("held: \(hold.escapedForDisplay) (or run again with --trust-changes)") }
+        Self.printAtMost(Self.listedLines, report.held.map { "overwrite held: \($0.escapedForDisplay)" }, more: "jigsync status --state pending")
         Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0.escapedForDisplay)" }, more: "the log at --log-level warning")
         if let rejected = report.rejected {
             FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
             throw ExitCode(3)
         }
-        if !report.failed.isEmpty || !report.stillDue.isEmpty { throw ExitCode(1) }
+        if !report.failed.isEmpty || !report.stillDue.isEmpty || !report.held.isEmpty { throw ExitCode(1) }
     }
 
     /// Lines listed per kind (failed, still due, problems) before the rest are counted: a run of

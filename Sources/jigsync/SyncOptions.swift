@@ -45,7 +45,31 @@ struct SyncOptions: ParsableArguments {
     @Option(help: "Client-side limit of requests per second (default 50, the API's limit per project; instances share it).")
     var rateLimit: Double?
 
+    @Option(help: "Keep the last N stored versions of each file under PREFIX.versions/PATH/TIMESTAMP-SHA8 (default: each folder's `versions`, else 0, none). Needs a prefix.")
+    var versions: Int?
+
+    @Flag(help: "Forget the damage guard's holds left by an earlier run: the changes they held are sent.")
+    var trustChanges = false
+
+    @Option(help: "Damage guard: more than this many stored files of a folder changing within the window stop overwriting there (default 200).")
+    var guardMaxOverwrites: Int?
+
+    @Option(help: "Damage guard: more than this percentage of a folder's stored files changing within the window stops overwriting there (default 25).")
+    var guardMaxPercent: Double?
+
+    @Option(help: "Damage guard: the window changes are counted in (default 60s).")
+    var guardWindow: String?
+
+    @Flag(help: "Damage guard off: every change overwrites its stored copy at once.")
+    var noGuard = false
+
     func validate() throws {
+        if let versions, !(0...1000).contains(versions) { throw ValidationError("--versions must be between 0 and 1000") }
+        if let guardMaxOverwrites, guardMaxOverwrites < 1 { throw ValidationError("--guard-max-overwrites must be at least 1 (or --no-guard)") }
+        if let guardMaxPercent, !(guardMaxPercent > 0 && guardMaxPercent <= 100) { throw ValidationError("--guard-max-percent must be above 0 and at most 100") }
+        if let guardWindow, DurationParser.parse(guardWindow).map({ $0 > .zero }) != true {
+            throw ValidationError("--guard-window: not a positive duration: \(guardWindow)")
+        }
         if let workers, !(1...64).contains(workers) { throw ValidationError("--workers must be between 1 and 64") }
         if let maxSize, maxSize <= 0 { throw ValidationError("--max-size must be positive") }
         if let onConflict, SyncEngine.ConflictPolicy(rawValue: onConflict) == nil {
@@ -90,6 +114,7 @@ struct SyncOptions: ParsableArguments {
                 var spec = FolderSpec(path: path, prefix: entry.prefix ?? "", filter: filter)
                 spec.deletesRemote = entry.on_delete.map { $0 == "delete" }
                 spec.optional = entry.optional ?? false
+                spec.versions = versions ?? entry.versions ?? 0
                 return spec
             }
         }
@@ -99,7 +124,11 @@ struct SyncOptions: ParsableArguments {
             let (directory, prefix) = argument.firstIndex(of: ":").map {
                 (String(argument[..<$0]), String(argument[argument.index(after: $0)...]))
             } ?? (argument, "")
-            let spec = FolderSpec(path: try realDirectory(directory), prefix: prefix, filter: filter)
+            var spec = FolderSpec(path: try realDirectory(directory), prefix: prefix, filter: filter)
+            spec.versions = versions ?? 0
+            if spec.versions > 0 && spec.prefix.isEmpty {
+                throw ValidationError("--versions needs every --folder to have a prefix (DIR:PREFIX): with an empty prefix the versions could collide with a file's key")
+            }
             if let other = specs.first(where: { $0.path == spec.path || $0.path.hasPrefix(spec.path + "/") || spec.path.hasPrefix($0.path + "/") }) {
                 throw ValidationError("folders \(other.path) and \(spec.path) overlap")
             }
@@ -128,6 +157,12 @@ struct SyncOptions: ParsableArguments {
         settings.maxSize = maxSize ?? upload?.max_size ?? settings.maxSize
         settings.onConflict = (onConflict ?? upload?.on_conflict).flatMap(SyncEngine.ConflictPolicy.init(rawValue:)) ?? .overwrite
         settings.requestsPerSecond = rateLimit ?? upload?.rate_limit ?? settings.requestsPerSecond
+        let configured = file?.guard
+        settings.damageGuard.enabled = !noGuard && (configured?.enabled ?? true)
+        settings.damageGuard.maxOverwrites = guardMaxOverwrites ?? configured?.max_overwrites ?? settings.damageGuard.maxOverwrites
+        settings.damageGuard.maxPercent = guardMaxPercent ?? configured?.max_percent ?? settings.damageGuard.maxPercent
+        if let window = (guardWindow ?? configured?.window).flatMap(DurationParser.parse) { settings.damageGuard.window = window }
+        settings.damageGuard.trustChanges = trustChanges
         settings.contentTypeOverrides = contentTypeFor.compactMap { rule in
             rule.firstIndex(of: "=").map { (String(rule[..<$0]), String(rule[rule.index(after: $0)...])) }
         }

@@ -81,6 +81,8 @@ public enum ConfigurationLoader {
         }
         let folders = c.folders ?? []
         var resolved: [(index: Int, path: String, prefix: String)] = []
+        // Every key space a folder writes: its prefix, and its version prefix when it keeps versions.
+        var spaces: [(index: Int, prefix: String, what: String)] = []
         for (index, folder) in folders.enumerated() {
             let field = "folders[\(index)]"
             guard folder.path.hasPrefix("/") else { throw fail("\(field).path", "must be an absolute path (got \(folder.path))") }
@@ -103,6 +105,20 @@ public enum ConfigurationLoader {
                     throw fail("\(field).prefix", "prefix \"\(prefix)\" overlaps folders[\(other.index)]'s \"\(other.prefix)\"; two folders could map to one key")
                 }
             }
+            if let versions = folder.versions {
+                guard (0...1000).contains(versions) else { throw fail("\(field).versions", "must be between 0 and 1000") }
+                if versions > 0 && prefix.isEmpty {
+                    throw fail("\(field).versions", "needs a prefix: with an empty prefix every key is the folder's own, so its versions (under .versions/) could collide with a file's key")
+                }
+            }
+            var mine = [(prefix, "prefix")]
+            if (folder.versions ?? 0) > 0 { mine.append((FolderSpec.versionPrefix(for: prefix), "version prefix")) }
+            for (space, what) in mine {
+                for other in spaces where space.hasPrefix(other.prefix) || other.prefix.hasPrefix(space) {
+                    throw fail("\(field).prefix", "\(what) \"\(space)\" overlaps folders[\(other.index)]'s \(other.what) \"\(other.prefix)\"; two files could map to one key")
+                }
+            }
+            spaces += mine.map { (index, $0.0, $0.1) }
             resolved.append((index, real, prefix))
         }
         if let ledger = c.ledger {
@@ -118,13 +134,26 @@ public enum ConfigurationLoader {
             if let policy = upload.on_conflict, !["overwrite", "skip"].contains(policy) {
                 throw fail("upload.on_conflict", "must be overwrite or skip (got \(policy))")
             }
+            if let rate = upload.max_rate, RateParser.parse(rate).map({ $0 == 0 || $0 >= SendBudgetLimits.minimum }) != true {
+                throw fail("upload.max_rate", "not a rate of at least 1KB/s: \(rate) (write 5MB/s, 500KB/s, 2MiB/s, or 0 for unlimited)")
+            }
             for (name, value) in [("connect_timeout", upload.connect_timeout), ("stall_timeout", upload.stall_timeout),
                                   ("response_timeout", upload.response_timeout), ("retry_for", upload.retry_for)] {
                 if let value, DurationParser.parse(value) == nil { throw fail("upload.\(name)", "not a duration: \(value) (write 30s, 2m, 1h)") }
             }
         }
+        if let damage = c.guard {
+            if let count = damage.max_overwrites, count < 1 { throw fail("guard.max_overwrites", "must be at least 1 (turn the guard off with `enabled: false`)") }
+            if let percent = damage.max_percent, !(percent > 0 && percent <= 100) { throw fail("guard.max_percent", "must be above 0 and at most 100") }
+            if let window = damage.window, DurationParser.parse(window).map({ $0 > .zero }) != true {
+                throw fail("guard.window", "not a positive duration: \(window) (write 30s, 2m, 1h)")
+            }
+        }
         if let endpoint = c.api?.endpoint, let problem = endpointProblem(endpoint) {
             throw fail("api.endpoint", problem)
+        }
+        for (name, value) in (c.api?.headers ?? [:]).sorted(by: { $0.key < $1.key }) {
+            if let problem = StoreConfiguration.headerProblem(name: name, value: value) { throw fail("api.headers.\(name)", problem) }
         }
         if let version = c.api?.http_version, !["automatic", "1.1"].contains(version) {
             throw fail("api.http_version", "must be automatic or 1.1 (got \(version))")

@@ -10,10 +10,12 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var on_delete: String?
         /// A folder that may be missing at start (a removable disk): watched once it appears.
         public var optional: Bool?
+        /// Keep the last N stored versions of each file under `PREFIX.versions/` (default 0: none).
+        public var versions: Int?
 
         /// Every key a folder entry knows: an unknown one in a file is an error, not silence.
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, prefix, include, exclude, on_delete, optional
+            case path, prefix, include, exclude, on_delete, optional, versions
         }
     }
 
@@ -27,9 +29,11 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var stall_timeout: String?
         public var response_timeout: String?
         public var retry_for: String?
+        /// Upload bandwidth for all transfers together (`5MB/s`); `0` for unlimited.
+        public var max_rate: String?
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case workers, max_size, rate_limit, on_conflict, connect_timeout, stall_timeout, response_timeout, retry_for
+            case workers, max_size, rate_limit, on_conflict, connect_timeout, stall_timeout, response_timeout, retry_for, max_rate
         }
     }
 
@@ -42,9 +46,25 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var ca_bundle: String?
         /// The secret key in clear: accepted only when the file is mode 0600 (or stricter).
         public var api_key: String?
+        /// Let the service log request payloads (default false: `x-jigsaw-no-request-log: true` is sent).
+        public var request_log: Bool?
+        /// Extra headers on every request (never `x-api-key`, `Content-Type`, `Content-Length`).
+        public var headers: [String: String]?
 
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case endpoint, public_key, http_version, ca_bundle, api_key
+            case endpoint, public_key, http_version, ca_bundle, api_key, request_log, headers
+        }
+    }
+
+    /// The damage guard: when a burst of changes to stored files stops overwriting in a folder.
+    public struct Guard: Codable, Sendable, Equatable {
+        public var enabled: Bool?
+        public var max_overwrites: Int?
+        public var max_percent: Double?
+        public var window: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case enabled, max_overwrites, max_percent, window
         }
     }
 
@@ -61,8 +81,9 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
     public var api: API?
     public var ledger: String?
     public var log: Log?
+    public var `guard`: Guard?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case folders, upload, api, ledger, log
+        case folders, upload, api, ledger, log, `guard`
     }
 }

@@ -7,7 +7,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         case retry
         /// Hold every upload until `resume`.
         case pause
-        /// End a hold (and probe a rejected key at once).
+        /// End a hold (and probe a rejected key at once); with `folder`, end the damage guard's hold there.
         case resume
         /// Re-read the configuration file, as SIGHUP does.
         case reload
@@ -20,9 +20,12 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var failed: Bool?
     /// For `retry`: the remote deletes the mass-delete guard holds.
     public var deletes: Bool?
+    /// For `resume`: the folder (its absolute path) whose overwrites the damage guard holds.
+    public var folder: String?
 
-    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil) {
+    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, folder: String? = nil) {
         self.command = command
+        self.folder = folder
         self.paths = paths
         self.failed = failed
         self.deletes = deletes

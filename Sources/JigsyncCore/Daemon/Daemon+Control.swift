@@ -37,6 +37,21 @@ extension Daemon {
             reporter.changed()
             return ControlResponse()
         case .resume:
+            if let folder = request.folder {
+                guard let spec = planner.spec(FolderID(folder)) else {
+                    return .refused("\(folder) is not a watched folder")
+                }
+                do {
+                    guard let queued = try await planner.releaseDamageHold(spec.id) else {
+                        return .refused("the damage guard holds nothing in \(folder)")
+                    }
+                    logger.notice("damage guard released in \(folder) by `jigsync resume --folder`: \(queued) overwrite(s) queued")
+                    reporter.changed()
+                    return ControlResponse(queued: queued)
+                } catch {
+                    return .refused("\(error)")
+                }
+            }
             await scheduler.release()
             reporter.changed()
             return ControlResponse()
@@ -56,7 +71,7 @@ extension Daemon {
         }
         return LiveStatus(pid: getpid(), due: depth.waiting, uploading: depth.inFlight, inFlight: transfers,
                           paused: await scheduler.pauseReason, held: await scheduler.heldReason,
-                          attention: await Self.snapshot(scheduler: scheduler, notes: notes, deletes: engine.deletes).attention)
+                          attention: await Self.snapshot(scheduler: scheduler, notes: notes, deletes: engine.deletes, damage: engine.damage).attention)
     }
 
     private func retry(_ request: ControlRequest) async throws -> Int {

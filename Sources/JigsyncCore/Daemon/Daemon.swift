@@ -61,11 +61,11 @@ public final class Daemon: Service, @unchecked Sendable {
         let scheduler = UploadScheduler(workers: settings.engine.workers, continuous: true)
         self.scheduler = scheduler
         planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: engine.deletes,
-                          maxSize: settings.engine.maxSize, logger: logger)
+                          damage: engine.damage, versions: engine.versions, maxSize: settings.engine.maxSize, logger: logger)
         (events, input) = AsyncStream.makeStream(of: DaemonEvent.self, bufferingPolicy: .bufferingOldest(Self.eventQueueLimit))
-        let notes = self.notes, deletes = engine.deletes
+        let notes = self.notes, deletes = engine.deletes, damage = engine.damage
         reporter = StatusReporter(notifier: notifier, ledger: ledger) {
-            await Self.snapshot(scheduler: scheduler, notes: notes, deletes: deletes)
+            await Self.snapshot(scheduler: scheduler, notes: notes, deletes: deletes, damage: damage)
         }
         let reporter = self.reporter
         tally = Tally(total: 0, bytes: 0, progress: { _ in reporter.changed() })
@@ -85,6 +85,7 @@ public final class Daemon: Service, @unchecked Sendable {
 
     public func run() async throws {
         let control = startControlSocket()
+        try await engine.restoreDamageHolds()
         try await install(settings.folders)
         notifier.notify("READY=1")
         await reporter.reportNow()
@@ -146,6 +147,7 @@ public final class Daemon: Service, @unchecked Sendable {
             if stopping.isSet { return }
             await planner.reconcile(spec.id)
         }
+        engine.damage.endTrust()
         let depth = await scheduler.depth()
         logger.info("initial reconcile done in \(started.duration(to: .now).readable): \(counted(depth.waiting + depth.inFlight, "file")) due")
         reporter.changed()
@@ -357,7 +359,8 @@ public final class Daemon: Service, @unchecked Sendable {
     }
 
     /// The status line for systemd and the attention for `status`, from what the daemon knows now.
-    static func snapshot(scheduler: UploadScheduler, notes: NoteBoard, deletes: RemoteDeletes) async -> (status: String, attention: Attention) {
+    static func snapshot(scheduler: UploadScheduler, notes: NoteBoard, deletes: RemoteDeletes,
+                         damage: DamageGuard) async -> (status: String, attention: Attention) {
         let depth = await scheduler.depth()
         var items: [Attention.Item] = []
         if let paused = await scheduler.pauseReason { items.append(.init(level: .broken, message: "uploads paused: \(paused)")) }
@@ -367,6 +370,9 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         if let held = deletes.heldDeletes {
             items.append(.init(level: .degraded, message: "\(held.reason): \(held.count) remote delete(s) held; `jigsync retry --deletes` lets them go"))
+        }
+        for (hold, files) in damage.heldFolders {
+            items.append(.init(level: .broken, message: DamageGuard.message(hold, files: files)))
         }
         items += notes.items
         let attention = Attention(items)

@@ -212,6 +212,87 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// The number of rows of `folder` whose content the store holds (the damage guard's base).
+    public func storedCount(folder: String) async throws(LedgerError) -> Int {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT count(*) FROM files WHERE folder = ? AND uploaded_sha256 IS NOT NULL")
+            defer { statement.reset() }
+            statement.bind([.text(folder)])
+            return try statement.step() ? Int(statement.int64(0)) : 0
+        }
+    }
+
+    /// The damage guard's holds, as an earlier run left them.
+    public func damageHolds() async throws(LedgerError) -> [DamageHold] {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement("SELECT folder, reason, since_ms FROM damage_holds")
+            defer { statement.reset() }
+            var holds: [DamageHold] = []
+            while try statement.step() {
+                holds.append(DamageHold(folder: statement.text(0) ?? "", reason: statement.text(1) ?? "", since: statement.int64(2)))
+            }
+            return holds
+        }
+    }
+
+    /// Records a hold (committed before it returns: a crash right after must not forget it).
+    public func saveDamageHold(_ hold: DamageHold) async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(
+                "INSERT INTO damage_holds (folder, reason, since_ms) VALUES (?, ?, ?) ON CONFLICT (folder) DO UPDATE SET reason = excluded.reason, since_ms = excluded.since_ms")
+            defer { statement.reset() }
+            statement.bind([.text(hold.folder), .text(hold.reason), .integer(hold.since)])
+            _ = try statement.step()
+        }
+    }
+
+    /// Forgets the hold of `folder`, or every hold (`--trust-changes`); returns how many there were.
+    @discardableResult
+    public func clearDamageHolds(folder: String? = nil) async throws(LedgerError) -> Int {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(
+                folder == nil ? "DELETE FROM damage_holds" : "DELETE FROM damage_holds WHERE folder = ?")
+            defer { statement.reset() }
+            if let folder { statement.bind([.text(folder)]) }
+            _ = try statement.step()
+            return Int(try self.connection.integer("SELECT changes()"))
+        }
+    }
+
+    /// The stored versions of one file, newest first.
+    public func versions(folder: String, path: String) async throws(LedgerError) -> [StoredVersion] {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(LedgerSchema.versionsOfPath)
+            defer { statement.reset() }
+            statement.bind([.text(folder), .text(path)])
+            var versions: [StoredVersion] = []
+            while try statement.step() { versions.append(LedgerSchema.version(from: statement)) }
+            return versions
+        }
+    }
+
+    /// Records a stored version (committed before it returns).
+    public func saveVersion(_ v: StoredVersion) async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement(
+                "INSERT OR REPLACE INTO versions (\(LedgerSchema.versionColumns)) VALUES (?, ?, ?, ?, ?, ?)")
+            defer { statement.reset() }
+            statement.bind([.text(v.folder), .text(v.path), .text(v.key), .text(v.sha256), .integer(v.size), .integer(v.storedAt)])
+            _ = try statement.step()
+        }
+    }
+
+    /// Forgets a version whose remote copy was deleted.
+    public func deleteVersion(key: String) async throws(LedgerError) {
+        try await onQueue { () throws(LedgerError) in
+            let statement = try self.connection.statement("DELETE FROM versions WHERE key = ?")
+            defer { statement.reset() }
+            statement.bind([.text(key)])
+            _ = try statement.step()
+        }
+    }
+
     // MARK: writes
 
     /// Queues a row to be written; rows queued together are committed in one transaction.

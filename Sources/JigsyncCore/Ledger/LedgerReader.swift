@@ -9,6 +9,8 @@ public final class LedgerReader {
     private let connection: SQLiteConnection
     /// The columns of a row as this ledger's schema has them.
     private let columns: String
+    /// The ledger's schema version (`PRAGMA user_version`).
+    private let version: Int64
     /// Rows per read transaction.
     static let chunkSize = 500
 
@@ -33,7 +35,31 @@ public final class LedgerReader {
         guard applicationID == LedgerSchema.applicationID else {
             throw LedgerError(.notALedger, path: path, message: "is not a jigsync ledger")
         }
-        columns = LedgerSchema.columns(readingVersion: try connection.integer("PRAGMA user_version"))
+        version = try connection.integer("PRAGMA user_version")
+        columns = LedgerSchema.columns(readingVersion: version)
+    }
+
+    /// The stored versions of one file, newest first (none in a ledger older than the table).
+    public func versions(folder: String, path: String) throws(LedgerError) -> [StoredVersion] {
+        guard version >= 4 else { return [] }
+        let statement = try connection.statement(LedgerSchema.versionsOfPath)
+        defer { statement.reset() }
+        statement.bind([.text(folder), .text(path)])
+        var versions: [StoredVersion] = []
+        while try statement.step() { versions.append(LedgerSchema.version(from: statement)) }
+        return versions
+    }
+
+    /// The damage guard's holds (none in a ledger older than the table).
+    public func damageHolds() throws(LedgerError) -> [DamageHold] {
+        guard version >= 3 else { return [] }
+        let statement = try connection.statement("SELECT folder, reason, since_ms FROM damage_holds")
+        defer { statement.reset() }
+        var holds: [DamageHold] = []
+        while try statement.step() {
+            holds.append(DamageHold(folder: statement.text(0) ?? "", reason: statement.text(1) ?? "", since: statement.int64(2)))
+        }
+        return holds
     }
 
     public func summary() throws(LedgerError) -> Summary {

@@ -3,7 +3,7 @@ enum LedgerSchema {
     /// `PRAGMA application_id` of a jigsync ledger ("JSYN"), so another SQLite file is recognised.
     static let applicationID: Int64 = 0x4A53_594E
     /// The schema version this build writes (`PRAGMA user_version`).
-    static let version: Int64 = 2
+    static let version: Int64 = 4
 
     /// Migrations by the version they lead to; each runs in its own transaction.
     static let migrations: [Int64: String] = [
@@ -36,6 +36,11 @@ enum LedgerSchema {
         CREATE INDEX files_by_state ON files (state);
         """,
         2: "ALTER TABLE files ADD COLUMN unconfirmed_send INTEGER NOT NULL DEFAULT 0;",
+        // A folder whose overwrites the damage guard holds: kept across restarts, so a restart
+        // does not silently overwrite what the guard stopped (its rows stay `pending`).
+        3: "CREATE TABLE damage_holds (folder TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL);",
+        // The remote versions of files (`versions: N`): the API cannot list keys, so the ledger does.
+        4: "CREATE TABLE versions (key TEXT PRIMARY KEY, folder TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL);",
     ]
 
     static let columns = """
@@ -49,6 +54,17 @@ enum LedgerSchema {
     static func columns(readingVersion version: Int64) -> String {
         version >= 2 ? columns : columns.replacingOccurrences(of: "unconfirmed_send", with: "0")
     }
+
+    static let versionColumns = "folder, path, key, sha256, size, stored_at_ms"
+
+    /// Reads a row selected with `versionColumns`.
+    static func version(from s: SQLiteStatement) -> StoredVersion {
+        StoredVersion(folder: s.text(0) ?? "", path: s.text(1) ?? "", key: s.text(2) ?? "", sha256: s.text(3) ?? "",
+                      size: s.int64(4), storedAt: s.int64(5))
+    }
+
+    /// The versions of one file, newest first.
+    static let versionsOfPath = "SELECT \(versionColumns) FROM versions WHERE folder = ? AND path = ? ORDER BY stored_at_ms DESC, key DESC"
 
     static let upsert = """
         INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)

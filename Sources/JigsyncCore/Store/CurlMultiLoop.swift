@@ -10,7 +10,8 @@ import Synchronization
 /// own timers or a transfer's stall limit); with none it sleeps until woken, without a timeout.
 /// The multi handle keeps the connection cache, so connections are reused across requests.
 ///
-/// `@unchecked Sendable`: `inbox` is guarded by `inboxLock`; `multi` is used only on the loop's thread,
+/// `@unchecked Sendable`: `inbox` is guarded by `inboxLock`; `multi`, `active`, the bandwidth
+/// budget and the transfers it paused are used only on the loop's thread,
 /// except for `curl_multi_wakeup`, which libcurl documents as callable from any thread.
 final class CurlMultiLoop: @unchecked Sendable {
     /// Identifies a submitted transfer, to cancel it.
@@ -29,11 +30,17 @@ final class CurlMultiLoop: @unchecked Sendable {
     private var active: [TransferID: CurlTransfer] = [:]   // loop thread only
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
+    /// The bandwidth cap shared by every upload (nil: unlimited), and the transfers it paused,
+    /// in the order they paused (loop thread only).
+    private let budget: SendBudget?
+    private var pausedForBudget: [TransferID] = []
 
     /// Poll timeout while idle: the largest curl accepts. Nothing but a wake-up or a socket ends it.
     private static let idleWait = Int32.max
 
-    init() {
+    /// - Parameter maxSendRate: bytes per second for all uploads together; 0 for unlimited.
+    init(maxSendRate: Int64 = 0) {
+        budget = maxSendRate > 0 ? SendBudget(bytesPerSecond: maxSendRate) : nil
         Self.initializeCurlOnce
         multi = curl_multi_init()
         // Several requests to one host share connections instead of opening one each.
@@ -87,6 +94,14 @@ final class CurlMultiLoop: @unchecked Sendable {
                 switch command {
                 case .add(let id, let transfer):
                     active[id] = transfer
+                    if let budget, transfer.hasBody {
+                        // The read callback runs on this thread: the gate needs no lock.
+                        transfer.sendGate = { [unowned self] wanted in
+                            let granted = budget.grant(wanted, sharing: self.active.values.lazy.filter(\.hasBody).count)
+                            if granted == 0 { self.pausedForBudget.append(id) }
+                            return granted
+                        }
+                    }
                     curl_multi_add_handle(multi, transfer.easy)
                 case .cancel(let id):
                     if let transfer = active[id] {
@@ -106,6 +121,7 @@ final class CurlMultiLoop: @unchecked Sendable {
             curl_multi_perform(multi, &running)
             collectFinished()
             expireStalled()
+            resumeWithinBudget()
 
             var numfds: Int32 = 0
             curl_multi_poll(multi, nil, 0, pollTimeout(), &numfds)
@@ -130,7 +146,19 @@ final class CurlMultiLoop: @unchecked Sendable {
         }
     }
 
+    /// Unpauses the transfers the cap paused once a chunk can be granted, first paused first;
+    /// each may take its share and pause again.
+    private func resumeWithinBudget() {
+        guard let budget, !pausedForBudget.isEmpty, budget.waitForChunk() == .zero else { return }
+        let waiting = pausedForBudget
+        pausedForBudget.removeAll()
+        for id in waiting {
+            if let transfer = active[id] { jigsync_curl_unpause(transfer.easy) }
+        }
+    }
+
     private func remove(_ id: TransferID, code: CURLcode) {
+        pausedForBudget.removeAll { $0 == id }
         guard let transfer = active.removeValue(forKey: id) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
         transfer.finish(code: code)
@@ -143,7 +171,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         curl_multi_timeout(multi, &curlTimeout)
         let nearest = active.values.map(\.deadline).min()!
         let untilDeadline = max(0, CurlTransfer.milliseconds(nearest - .now)) + 1
-        let wait = curlTimeout < 0 ? untilDeadline : min(curlTimeout, untilDeadline)
+        var wait = curlTimeout < 0 ? untilDeadline : min(curlTimeout, untilDeadline)
+        if let budget, !pausedForBudget.isEmpty {
+            wait = min(wait, CurlTransfer.milliseconds(budget.waitForChunk()) + 1)
+        }
         return Int32(clamping: wait)
     }
 }

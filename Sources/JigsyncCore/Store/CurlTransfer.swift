@@ -56,6 +56,10 @@ final class CurlTransfer {
     private let completion: Completion
     /// Told the bytes sent so far (on the curl thread), for live status.
     var onProgress: (@Sendable (Int64) -> Void)?
+    /// Set by the loop under a bandwidth cap: how many of the bytes wanted may be read now (0: pause).
+    var sendGate: ((Int) -> Int)?
+    /// Whether the transfer sends a body (and so draws on a bandwidth cap).
+    var hasBody: Bool { body != nil }
     /// curl writes its detailed error here; it must outlive the handle, so it is allocated, not an array.
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
@@ -163,6 +167,11 @@ final class CurlTransfer {
 
     private func sendBody(_ buffer: UnsafeMutablePointer<CChar>, _ capacity: Int) -> Int {
         guard let body else { return 0 }
+        var capacity = capacity
+        if let sendGate {
+            capacity = sendGate(capacity)
+            if capacity == 0 { return jigsync_curl_readfunc_pause() }   // the loop unpauses it when the cap allows
+        }
         if let n = body.fill(UnsafeMutableRawBufferPointer(start: buffer, count: capacity)) { return n }
         abortReason = .fileChanged(body.verifyUnchangedAfterSend() ?? "changed while it was being sent")
         return jigsync_curl_readfunc_abort()

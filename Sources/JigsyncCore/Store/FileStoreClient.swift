@@ -11,7 +11,7 @@ public final class FileStoreClient: Sendable {
 
     public init(configuration: StoreConfiguration) {
         self.configuration = configuration
-        self.loop = CurlMultiLoop()
+        self.loop = CurlMultiLoop(maxSendRate: configuration.maxSendRate)
     }
 
     deinit { loop.shutdown() }
@@ -135,7 +135,10 @@ public final class FileStoreClient: Sendable {
         guard let key = configuration.apiKey else {
             throw StoreError(.fixConfiguration, message: "no API key: set JIGSAWSTACK_API_KEY")
         }
-        return ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
+        var headers = ["x-api-key: \(key.secret)", "Accept: application/json", "User-Agent: jigsync/\(JigsyncVersion.current)"]
+        if !configuration.requestLog { headers.append("\(StoreConfiguration.noRequestLogHeader): true") }
+        for header in configuration.extraHeaders { headers.append("\(header.name): \(header.value)") }
+        return headers
     }
 
     private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,

@@ -36,6 +36,54 @@ public struct StoreConfiguration: Sendable {
     public var caBundle: String?
     /// Largest JSON answer the client reads into memory; larger ones are a protocol error.
     public var maxResponseBytes = 1 << 20
+    /// Bytes per second for all uploads together (`upload.max_rate`, `--max-rate`); 0 for unlimited.
+    public var maxSendRate: Int64 = 0
+    /// Let the service log request payloads (`api.request_log: true`). Off by default: every
+    /// request carries `x-jigsaw-no-request-log: true`, so a folder's contents do not end up
+    /// in the service's request logs.
+    public var requestLog = false
+    /// Extra headers sent on every request (`api.headers`), checked by `headerProblem`.
+    public var extraHeaders: [Header] = []
+
+    /// One extra request header.
+    public struct Header: Sendable, Equatable {
+        public var name: String
+        public var value: String
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    /// The header that asks the service not to log a request's payload (JigsawStack's SDKs
+    /// send it when request logging is disabled).
+    public static let noRequestLogHeader = "x-jigsaw-no-request-log"
+
+    /// Headers jigsync sets itself, which `api.headers` may not replace: the secret key (it has
+    /// its own safer sources), the body's framing, and the request-log switch (`api.request_log`).
+    static let reservedHeaders: [String: String] = [
+        "x-api-key": "the secret key comes from $JIGSAWSTACK_API_KEY, a systemd credential or api.api_key",
+        "content-type": "jigsync sets each upload's content type (see --content-type-for)",
+        "content-length": "jigsync sets the body's length",
+        "transfer-encoding": "jigsync sets the body's framing",
+        "host": "the host comes from api.endpoint",
+        "x-jigsaw-no-request-log": "use api.request_log: true to let the service log requests",
+    ]
+
+    /// Why `name: value` cannot be an extra header, or nil when it can: a token name (RFC 9110),
+    /// not one jigsync sets itself, and a value without line breaks (no header injection).
+    public static func headerProblem(name: String, value: String) -> String? {
+        let tokenCharacters = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        guard !name.isEmpty, name.allSatisfy(tokenCharacters.contains) else {
+            return "\"\(name)\" is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        }
+        if let reason = reservedHeaders[name.lowercased()] { return "\(name) cannot be set here: \(reason)" }
+        // By scalar: "\r\n" is one Character in Swift, equal to neither "\r" nor "\n".
+        if value.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) {
+            return "the value of \(name) holds a line break or NUL"
+        }
+        return nil
+    }
 
     public init(baseURL: String = StoreConfiguration.defaultBaseURL, apiKey: APIKey?, publicKey: String? = nil) {
         self.baseURL = Self.normalize(baseURL)
@@ -71,6 +119,8 @@ public struct StoreConfiguration: Sendable {
         if configuration.publicKey == nil { configuration.publicKey = file?.public_key }
         if configuration.caBundle == nil { configuration.caBundle = file?.ca_bundle }
         if file?.http_version == "1.1" { configuration.httpVersion = .http1_1 }
+        configuration.requestLog = file?.request_log ?? false
+        configuration.extraHeaders = (file?.headers ?? [:]).sorted { $0.key < $1.key }.map { Header(name: $0.key, value: $0.value) }
         return configuration
     }
 

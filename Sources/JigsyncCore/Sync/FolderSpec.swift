@@ -24,6 +24,16 @@ public struct FolderSpec: Sendable, Equatable {
     public var deletesRemote: Bool?
     /// May be missing at start; watched once it appears.
     public var optional = false
+    /// How many stored versions of each file to keep (`versions: N`); 0 keeps none.
+    public var versions = 0
+
+    /// Where versions of this folder's files are stored: the prefix without its slash, then
+    /// `.versions/` (`reports/` → `reports.versions/`), so they never fall under the folder's own keys.
+    public var versionPrefix: String { Self.versionPrefix(for: prefix) }
+
+    static func versionPrefix(for prefix: String) -> String {
+        (prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix) + ".versions/"
+    }
 
     public init(path: String, prefix: String = "", filter: PathFilter = PathFilter()) {
         var path = path

@@ -17,17 +17,21 @@ public final class Planner: @unchecked Sendable {
     let scheduler: UploadScheduler
     let folders: OpenFolders
     let deletes: RemoteDeletes
+    let damage: DamageGuard
+    let versions: RemoteVersions
     let maxSize: Int64
     let logger: Logger
     private let lock = NSLock()
     private var specs: [FolderID: FolderSpec] = [:]
 
     init(ledger: Ledger, scheduler: UploadScheduler, folders: OpenFolders, deletes: RemoteDeletes,
-         maxSize: Int64, logger: Logger) {
+         damage: DamageGuard, versions: RemoteVersions, maxSize: Int64, logger: Logger) {
         self.ledger = ledger
         self.scheduler = scheduler
         self.folders = folders
         self.deletes = deletes
+        self.damage = damage
+        self.versions = versions
         self.maxSize = maxSize
         self.logger = logger
     }
@@ -35,6 +39,7 @@ public final class Planner: @unchecked Sendable {
     /// The folders planned for, with the daemon-wide delete policy for those that name none.
     func setFolders(_ list: [FolderSpec], deleteByDefault: Bool) {
         lock.withLock { specs = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first }) }
+        versions.setPolicy(list)
         deletes.setPolicy(Dictionary(list.map { ($0.id, $0.deletesRemote ?? deleteByDefault) }, uniquingKeysWith: { first, _ in first }))
     }
 
@@ -119,8 +124,58 @@ public final class Planner: @unchecked Sendable {
         }
         ledger.save(changed)
         let ledger = self.ledger
-        for record in plan.due { _ = await scheduler.offer(record) { ledger.save($0) } }
+        for record in plan.due {
+            if let held = await holdIfDamage(record) {
+                ledger.save(held)
+                continue
+            }
+            _ = await scheduler.offer(record) { ledger.save($0) }
+        }
         for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
+    }
+
+    /// The damage guard's say on a due row: nil to send it, or the row to record instead
+    /// (`pending`, saying why) when it would overwrite a stored copy in a folder whose recent
+    /// changes look like damage. The guard trips here, once per folder: logged at error level
+    /// and recorded in the ledger, so a restart keeps holding.
+    private func holdIfDamage(_ record: FileRecord) async -> FileRecord? {
+        guard damage.isJudging, DamageGuard.isOverwrite(record) else { return nil }
+        let folder = FolderID(record.folder)
+        var hold = damage.hold(for: folder)
+        let changed = damage.noteChange(record)
+        if hold == nil {
+            let stored = damage.needsStoredCount(changed: changed) ? try? await ledger.storedCount(folder: record.folder) : nil
+            guard let reason = damage.verdict(changed: changed, stored: stored) else { return nil }
+            let tripped = damage.trip(folder, reason: reason)
+            hold = tripped
+            logger.error("\(DamageGuard.message(tripped))")
+            do {
+                try await ledger.saveDamageHold(tripped)
+            } catch {
+                logger.error("the damage guard's hold of \(record.folder) could not be recorded (a restart would forget it): \(error)")
+            }
+        }
+        damage.noteHeld(record)
+        var held = record
+        held.state = .pending
+        held.lastError = "held by the damage guard: \(hold!.reason); `jigsync resume --folder \(record.folder)` lets it go"
+        return held
+    }
+
+    /// Ends the damage guard's hold of `folder` (`jigsync resume --folder`) and queues the
+    /// overwrites it held. Returns how many, or nil when the folder was not held.
+    func releaseDamageHold(_ folder: FolderID) async throws -> Int? {
+        let wasHeld = damage.release(folder)
+        try await ledger.clearDamageHolds(folder: folder.path)
+        guard wasHeld else { return nil }
+        let rows = try await ledger.records(folder: folder.path).values.filter { $0.state == .pending }
+        let ledger = self.ledger
+        var queued = 0
+        for var record in rows {
+            if record.lastError?.hasPrefix("held by the damage guard") == true { record.lastError = nil }
+            if await scheduler.offer(record, recording: { ledger.save($0) }) { queued += 1 }
+        }
+        return queued
     }
 
     /// Queues again the remote deletes the ledger owes (after `jigsync retry --deletes`).

@@ -20,6 +20,8 @@ public final class SyncEngine: Sendable {
         public var pauseWhenRejected = false
         /// Content types by glob, before the extension table.
         public var contentTypeOverrides: [(pattern: String, type: String)] = []
+        /// When a burst of changes to stored files stops overwriting (on by default).
+        public var damageGuard = DamageGuardSettings()
         public init() {}
     }
 
@@ -34,6 +36,10 @@ public final class SyncEngine: Sendable {
         public var failed: [(path: String, reason: String)] = []
         /// Files still due when the run ended, with the last error.
         public var stillDue: [(path: String, reason: String)] = []
+        /// Files whose overwrite the damage guard held (still due), as "folder/path".
+        public var held: [String] = []
+        /// Why, per held folder.
+        public var holds: [String] = []
         /// Set when the service rejected the key or the endpoint.
         public var rejected: String?
         public var problems: [String] = []
@@ -56,6 +62,10 @@ public final class SyncEngine: Sendable {
     let progress = ProgressBoard()
     /// Which folders delete remote copies, and the mass-delete guard.
     let deletes: RemoteDeletes
+    /// Which folders keep remote versions, and how many.
+    let versions = RemoteVersions()
+    /// The damage guard: holds overwrites in a folder whose stored files change too fast.
+    let damage: DamageGuard
     /// Retries of passing failures are logged at info once a minute per file.
     let retryLog = LogThrottle()
 
@@ -68,6 +78,20 @@ public final class SyncEngine: Sendable {
         self.limiter = RateLimiter(requestsPerSecond: settings.requestsPerSecond)
         self.contentTypes = ContentTypes(overrides: settings.contentTypeOverrides)
         self.deletes = RemoteDeletes(limit: deleteLimit, window: deleteWindow)
+        self.damage = DamageGuard(settings: settings.damageGuard)
+    }
+
+    /// Before the first plan: the damage guard takes up the holds an earlier run left in the
+    /// ledger, or (`--trust-changes`) forgets them, so the changes they held are sent.
+    public func restoreDamageHolds() async throws {
+        if settings.damageGuard.trustChanges {
+            let cleared = try await ledger.clearDamageHolds()
+            if cleared > 0 { logger.notice("--trust-changes: \(cleared) damage guard hold(s) of an earlier run forgotten; their changes are sent") }
+            return
+        }
+        let holds = try await ledger.damageHolds()
+        damage.load(holds)
+        for hold in holds { logger.error("\(DamageGuard.message(hold)) (or a restart with --trust-changes)") }
     }
 
     /// Reconciles every folder and uploads until nothing is due. A file that keeps failing for a
@@ -79,8 +103,9 @@ public final class SyncEngine: Sendable {
         let folders = OpenFolders()
         let scheduler = UploadScheduler(workers: settings.workers, retryFor: retryFor)
         let planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: deletes,
-                              maxSize: settings.maxSize, logger: logger)
+                              damage: damage, versions: versions, maxSize: settings.maxSize, logger: logger)
         planner.setFolders(specs, deleteByDefault: false)
+        try await restoreDamageHolds()
         for spec in specs {
             let folder = try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }
             folders.set(folder, for: spec.path)
@@ -102,6 +127,8 @@ public final class SyncEngine: Sendable {
         report.rejected = final.rejected
         report.failed = final.failed
         report.stillDue = final.gaveUp
+        report.held = damage.heldPaths
+        report.holds = damage.heldFolders.map { DamageGuard.message($0.hold, files: $0.files) }
         for record in await scheduler.remaining() {
             report.stillDue.append((record.folder + "/" + record.path, record.lastError ?? "not attempted: the run stopped"))
         }

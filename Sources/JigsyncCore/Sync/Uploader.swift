@@ -103,6 +103,7 @@ struct Uploader: Sendable {
             engine.ledger.save(record)
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
+            await keepVersion(of: record, folder: folder)
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
             await handle(error, record: &record, fullPath: fullPath)
