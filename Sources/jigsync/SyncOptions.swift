@@ -90,6 +90,7 @@ struct SyncOptions: ParsableArguments {
                 var spec = FolderSpec(path: path, prefix: entry.prefix ?? "", filter: filter)
                 spec.deletesRemote = entry.on_delete.map { $0 == "delete" }
                 spec.optional = entry.optional ?? false
+                spec.onUpload = entry.on_upload
                 return spec
             }
         }

@@ -19,6 +19,7 @@ enum ConfigurationSchema {
         "upload": .mapping(keys(JigsyncConfiguration.Upload.CodingKeys.self)),
         "api": .mapping(keys(JigsyncConfiguration.API.CodingKeys.self)),
         "log": .mapping(keys(JigsyncConfiguration.Log.CodingKeys.self)),
+        "actions": .mapping(keys(JigsyncConfiguration.Actions.CodingKeys.self)),
     ]))
 
     private static func keys<K: CodingKey & CaseIterable>(_: K.Type, nested: [String: Shape] = [:]) -> [String: Shape] {

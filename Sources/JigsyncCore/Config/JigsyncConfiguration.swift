@@ -10,10 +10,12 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var on_delete: String?
         /// A folder that may be missing at start (a removable disk): watched once it appears.
         public var optional: Bool?
+        /// The program (and its arguments; no shell) run after each stored version of a file.
+        public var on_upload: [String]?
 
         /// Every key a folder entry knows: an unknown one in a file is an error, not silence.
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, prefix, include, exclude, on_delete, optional
+            case path, prefix, include, exclude, on_delete, optional, on_upload
         }
     }
 
@@ -56,13 +58,35 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// How the folders' `on_upload` actions run.
+    public struct Actions: Codable, Sendable, Equatable {
+        public var workers: Int?
+        /// A duration (`5m`).
+        public var timeout: String?
+        public var retries: Int?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case workers, timeout, retries
+        }
+    }
+
     public var folders: [FolderEntry]?
     public var upload: Upload?
     public var api: API?
     public var ledger: String?
     public var log: Log?
+    public var actions: Actions?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case folders, upload, api, ledger, log
+        case folders, upload, api, ledger, log, actions
+    }
+
+    /// The action settings the file asks for, over the defaults.
+    public var actionSettings: ActionSettings {
+        var settings = ActionSettings()
+        if let workers = actions?.workers { settings.workers = workers }
+        if let retries = actions?.retries { settings.retries = retries }
+        if let timeout = actions?.timeout.flatMap(DurationParser.parse) { settings.timeout = timeout }
+        return settings
     }
 }

@@ -20,8 +20,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var failed: Bool?
     /// For `retry`: the remote deletes the mass-delete guard holds.
     public var deletes: Bool?
+    /// For `retry`: the failed actions.
+    public var actions: Bool?
 
-    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil) {
+    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, actions: Bool? = nil) {
+        self.actions = actions
         self.command = command
         self.paths = paths
         self.failed = failed

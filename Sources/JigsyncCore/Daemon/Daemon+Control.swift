@@ -60,6 +60,11 @@ extension Daemon {
     }
 
     private func retry(_ request: ControlRequest) async throws -> Int {
+        if request.actions == true {
+            let queued = try await actions.retryFailed()
+            logger.notice("failed actions made due by `jigsync retry --actions`: \(queued)")
+            return queued
+        }
         if request.deletes == true {
             engine.deletes.release()
             let queued = try await planner.requeueDeletes()

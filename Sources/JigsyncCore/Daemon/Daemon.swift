@@ -27,6 +27,7 @@ public final class Daemon: Service, @unchecked Sendable {
     private var backstopTimer: Task<Void, Never>?
 
     let engine: SyncEngine
+    let actions: ActionRunner
     let ledger: Ledger
     let logger: Logger
     private let notifier: SystemdNotifier
@@ -56,8 +57,9 @@ public final class Daemon: Service, @unchecked Sendable {
         self.logger = logger
         let notifier = notifier ?? SystemdNotifier(logger: logger)
         self.notifier = notifier
+        actions = ActionRunner(settings: settings.actions, ledger: ledger, logger: logger, service: settings.actionService)
         engine = SyncEngine(client: client, ledger: ledger, settings: settings.engine, logger: logger,
-                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow)
+                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow, actions: actions)
         let scheduler = UploadScheduler(workers: settings.engine.workers, continuous: true)
         self.scheduler = scheduler
         planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: engine.deletes,
@@ -95,6 +97,11 @@ public final class Daemon: Service, @unchecked Sendable {
                 await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders)
                 workersDone.open()
             }
+            // Actions run beside the uploads; what an earlier run left due goes first.
+            group.addTask { [actions] in
+                await actions.loadDue()
+                await actions.run()
+            }
             if let interval = notifier.watchdogInterval {
                 group.addTask { [notifier] in
                     while !Task.isCancelled {
@@ -119,6 +126,7 @@ public final class Daemon: Service, @unchecked Sendable {
             await watcher?.stop()
             watcher = nil
             await scheduler.stop()
+            actions.stop()
             if await !workersDone.wait(upTo: settings.grace) {
                 logger.warning("in-flight uploads cut off after the grace period of \(settings.grace.readable); they stay due")
             }
@@ -258,6 +266,7 @@ public final class Daemon: Service, @unchecked Sendable {
             logger.notice("no longer watching \(spec.path)")
         }
         settings.folders = specs
+        actions.setCommands(specs)
         planner.setFolders(specs, deleteByDefault: settings.onDelete == .delete)
         gone = absent
         for spec in specs {

@@ -28,6 +28,10 @@ public struct DaemonSettings: Sendable {
     public var controlSocket: String?
     /// How long in-flight uploads may take to finish on SIGTERM before they are cut off.
     public var grace: Duration = .seconds(10)
+    /// How actions after upload run (`actions:`).
+    public var actions = ActionSettings()
+    /// The service as an action's environment names it (key, URL, public key).
+    public var actionService = ActionService(apiKey: nil, baseURL: StoreConfiguration.defaultBaseURL, publicKey: nil)
 
     public init(folders: [FolderSpec]) {
         self.folders = folders

@@ -9,6 +9,8 @@ public final class LedgerReader {
     private let connection: SQLiteConnection
     /// The columns of a row as this ledger's schema has them.
     private let columns: String
+    /// Whether the ledger has the `actions` table (schema 3 and later).
+    private let hasActions: Bool
     /// Rows per read transaction.
     static let chunkSize = 500
 
@@ -33,7 +35,27 @@ public final class LedgerReader {
         guard applicationID == LedgerSchema.applicationID else {
             throw LedgerError(.notALedger, path: path, message: "is not a jigsync ledger")
         }
-        columns = LedgerSchema.columns(readingVersion: try connection.integer("PRAGMA user_version"))
+        let version = try connection.integer("PRAGMA user_version")
+        columns = LedgerSchema.columns(readingVersion: version)
+        hasActions = version >= 3
+    }
+
+    /// Actions by state, and the rows in `listed` states (the failed ones, for `status`).
+    public func actions(listing listed: [ActionRecord.State] = [.failed]) throws(LedgerError) -> (counts: [ActionRecord.State: Int], rows: [ActionRecord]) {
+        guard hasActions else { return ([:], []) }
+        var counts: [ActionRecord.State: Int] = [:]
+        let grouped = try connection.statement("SELECT state, count(*) FROM actions GROUP BY state")
+        defer { grouped.reset() }
+        while try grouped.step() {
+            if let state = grouped.text(0).flatMap(ActionRecord.State.init(rawValue:)) { counts[state] = Int(grouped.int64(1)) }
+        }
+        guard !listed.isEmpty else { return (counts, []) }
+        let list = listed.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let statement = try connection.statement("SELECT \(LedgerSchema.actionColumns) FROM actions WHERE state IN (\(list)) ORDER BY folder, path LIMIT 1000")
+        defer { statement.reset() }
+        var rows: [ActionRecord] = []
+        while try statement.step() { rows.append(LedgerSchema.action(from: statement)) }
+        return (counts, rows)
     }
 
     public func summary() throws(LedgerError) -> Summary {

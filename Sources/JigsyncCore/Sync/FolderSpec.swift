@@ -24,6 +24,8 @@ public struct FolderSpec: Sendable, Equatable {
     public var deletesRemote: Bool?
     /// May be missing at start; watched once it appears.
     public var optional = false
+    /// The action run after each stored version (and remote delete) of a file: argv, no shell.
+    public var onUpload: [String]?
 
     public init(path: String, prefix: String = "", filter: PathFilter = PathFilter()) {
         var path = path

@@ -74,7 +74,9 @@ struct RemoteDelete: Sendable {
         record.remoteURL = nil
         record.attempts = 0
         record.nextAttemptAt = nil
-        engine.ledger.save(record)
+        let action = engine.actions?.action(for: record, event: .deleted)
+        engine.ledger.save(record, action: action)
+        if let action { engine.actions?.enqueue(action) }
         await tally.noteChange()
     }
 }

@@ -58,9 +58,13 @@ public final class SyncEngine: Sendable {
     let deletes: RemoteDeletes
     /// Retries of passing failures are logged at info once a minute per file.
     let retryLog = LogThrottle()
+    /// The daemon's actions after upload; nil for a one-shot `sync`.
+    let actions: ActionRunner?
 
     public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger,
-                deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow) {
+                deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow,
+                actions: ActionRunner? = nil) {
+        self.actions = actions
         self.client = client
         self.ledger = ledger
         self.settings = settings

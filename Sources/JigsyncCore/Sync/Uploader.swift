@@ -100,7 +100,10 @@ struct Uploader: Sendable {
             record.lastHTTPStatus = 200
             record.attempts = 0
             record.nextAttemptAt = nil
-            engine.ledger.save(record)
+            // The action this version owes is committed with its row, and runs beside the pipeline.
+            let action = engine.actions?.action(for: record, event: .uploaded)
+            engine.ledger.save(record, action: action)
+            if let action { engine.actions?.enqueue(action) }
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
