@@ -22,7 +22,8 @@ long long jigsync_fs_type(int fd);
 
 /* posix_spawnp(3) of an action: its own process group (so a timeout or shutdown kills all it
    started), every signal at its default and none blocked (the daemon blocks and handles some),
-   stdin from /dev/null, stdout and stderr onto out_fd and err_fd, in the directory cwd.
+   stdin from /dev/null, stdout and stderr onto out_fd and err_fd, no other descriptor, in the
+   directory cwd.
    Returns 0 and sets *pid, or an errno value. */
 int jigsync_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
                   int out_fd, int err_fd);
