@@ -42,6 +42,12 @@ struct FileStorageResponder: HTTPResponder {
                 return Self.error(.methodNotAllowed, "Method not allowed", "method_not_allowed")
             }
             key = QueryString.percentDecode(String(path.dropFirst(Self.readPrefix.count)), plusIsSpace: false)
+        } else if path == Self.vocrPath || path == Self.transcribePath {
+            guard request.headers[HTTPField.Name("x-api-key")!] == settings.apiKey else {
+                return Self.error(.unauthorized, "Invalid or missing API key", "unauthorized")
+            }
+            return rateLimited ? Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+                : try await answerAI(request, path: path)
         } else {
             return Self.error(.notFound, "Route not found", "not_found")
         }
