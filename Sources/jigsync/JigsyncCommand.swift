@@ -16,7 +16,7 @@ struct JigsyncCommand: AsyncParsableCommand {
             """,
         version: JigsyncVersion.current,
         subcommands: [RunCommand.self, SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self, CheckCommand.self,
-                      PauseCommand.self, ResumeCommand.self, ReloadCommand.self,
+                      PauseCommand.self, ResumeCommand.self, ReloadCommand.self, EventsCommand.self,
                       PutCommand.self, GetCommand.self, DeleteCommand.self]
     )
 

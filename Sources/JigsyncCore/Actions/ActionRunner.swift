@@ -19,6 +19,7 @@ public final class ActionRunner: @unchecked Sendable {
     private let ledger: Ledger
     private let logger: Logger
     private let service: ActionService
+    private let events: EventHub?
     private let lock = NSLock()
     private var commands: [FolderID: [String]] = [:]
     /// Due actions not running, at most one per path (the newest version).
@@ -29,7 +30,8 @@ public final class ActionRunner: @unchecked Sendable {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var stopped = false
 
-    public init(settings: ActionSettings, ledger: Ledger, logger: Logger, service: ActionService) {
+    public init(settings: ActionSettings, ledger: Ledger, logger: Logger, service: ActionService, events: EventHub? = nil) {
+        self.events = events
         self.settings = settings
         self.ledger = ledger
         self.logger = logger
@@ -188,6 +190,7 @@ public final class ActionRunner: @unchecked Sendable {
             action.lastError = nil
             action.exitStatus = 0
             ledger.saveOutcome(action)
+            events?.publish(DaemonActivity(.actionDone, path: action.folder + "/" + action.path, key: action.key, sha256: action.sha256))
             logger.info("action \(key) (\(action.event.rawValue)) done in \(started.duration(to: .now).readable)")
             return
         case .exited(let status):
@@ -209,6 +212,8 @@ public final class ActionRunner: @unchecked Sendable {
         if action.attempts > settings.retries {
             action.state = .failed
             ledger.saveOutcome(action)
+            events?.publish(DaemonActivity(.actionFailed, path: action.folder + "/" + action.path, key: action.key,
+                                           sha256: action.sha256, reason: action.lastError))
             logger.warning("action \(key) failed \(action.attempts) time(s), given up: \(failure); `jigsync retry --actions` runs it again")
             return
         }

@@ -11,6 +11,9 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         case resume
         /// Re-read the configuration file, as SIGHUP does.
         case reload
+        /// What the daemon does, as JSON lines (`DaemonActivity`): the recent ones, and with
+        /// `follow` each new one until the client hangs up. Not a `ControlResponse`.
+        case events
     }
 
     public var command: Command
@@ -22,9 +25,13 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var deletes: Bool?
     /// For `retry`: the failed actions.
     public var actions: Bool?
+    /// For `events`: keep streaming.
+    public var follow: Bool?
 
-    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, actions: Bool? = nil) {
+    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, actions: Bool? = nil,
+                follow: Bool? = nil) {
         self.actions = actions
+        self.follow = follow
         self.command = command
         self.paths = paths
         self.failed = failed

@@ -28,6 +28,8 @@ public final class Daemon: Service, @unchecked Sendable {
 
     let engine: SyncEngine
     let actions: ActionRunner
+    /// What `jigsync events` streams.
+    let activity = EventHub()
     let ledger: Ledger
     let logger: Logger
     private let notifier: SystemdNotifier
@@ -57,9 +59,9 @@ public final class Daemon: Service, @unchecked Sendable {
         self.logger = logger
         let notifier = notifier ?? SystemdNotifier(logger: logger)
         self.notifier = notifier
-        actions = ActionRunner(settings: settings.actions, ledger: ledger, logger: logger, service: settings.actionService)
+        actions = ActionRunner(settings: settings.actions, ledger: ledger, logger: logger, service: settings.actionService, events: activity)
         engine = SyncEngine(client: client, ledger: ledger, settings: settings.engine, logger: logger,
-                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow, actions: actions)
+                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow, actions: actions, events: activity)
         let scheduler = UploadScheduler(workers: settings.engine.workers, continuous: true)
         self.scheduler = scheduler
         planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: engine.deletes,
@@ -123,6 +125,7 @@ public final class Daemon: Service, @unchecked Sendable {
             rescanTimer?.cancel()
             backstopTimer?.cancel()
             await control?.stop()
+            activity.close()
             await watcher?.stop()
             watcher = nil
             await scheduler.stop()

@@ -77,6 +77,7 @@ struct RemoteDelete: Sendable {
         let action = engine.actions?.action(for: record, event: .deleted)
         engine.ledger.save(record, action: action)
         if let action { engine.actions?.enqueue(action) }
+        engine.events?.publish(DaemonActivity(.deleted, path: record.folder + "/" + record.path, key: record.key, reason: note))
         await tally.noteChange()
     }
 }

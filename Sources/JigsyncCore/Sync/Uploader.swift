@@ -106,6 +106,7 @@ struct Uploader: Sendable {
             if let action { engine.actions?.enqueue(action) }
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
+            engine.events?.publish(DaemonActivity(.uploaded, path: fullPath, key: record.key, size: result.sentBytes, sha256: result.sentSHA256))
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
             await handle(error, record: &record, fullPath: fullPath)
@@ -171,6 +172,7 @@ struct Uploader: Sendable {
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             await tally.failed(fullPath, error.description)
+            engine.events?.publish(DaemonActivity(.failed, path: fullPath, key: record.key, reason: error.description))
             engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay)")
         case .conflict:
             record.state = .skipped
@@ -188,6 +190,7 @@ struct Uploader: Sendable {
     /// A request was answered: a pause (a rejected key, an unreachable service) ends, said once.
     static func answered(engine: SyncEngine, scheduler: UploadScheduler) async {
         guard let ended = await scheduler.resume() else { return }
+        engine.events?.publish(DaemonActivity(.resumed, reason: "the service answers again (\(counted(ended.held, "file")) held)"))
         engine.logger.notice("uploads resume after \(ended.lasted.readable): the service answers again (\(counted(ended.held, "file")) held; the pause was: \(ended.reason))")
     }
 
@@ -206,6 +209,7 @@ struct Uploader: Sendable {
         let reason = "the service does not answer (\(error.description))"
         let (probeAfter, started) = await scheduler.pause(reason, policy: engine.settings.retry)
         if started {
+            engine.events?.publish(DaemonActivity(.paused, reason: reason))
             engine.logger.warning("uploads paused: \(reason); files stay due; probing again in \(probeAfter.readable)")
         } else {
             engine.logger.info("the service still does not answer; next probe in \(probeAfter.readable)")
@@ -220,6 +224,7 @@ struct Uploader: Sendable {
             let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
             _ = await tally?.rejected(error.description)   // after the pause, so the status it triggers shows it
             if started {
+                engine.events?.publish(DaemonActivity(.paused, reason: error.description))
                 engine.logger.error("uploads paused: \(error); probing again in \(probeAfter.readable)")
             } else {
                 engine.logger.info("still rejected; next probe in \(probeAfter.readable)")
