@@ -37,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("A program run after each file of the --folder folders is stored (and after its remote delete with --on-delete delete), in the folder, with the file in JIGSYNC_* variables. Split at spaces into its arguments; no shell.",
                                valueName: "CMD"))
     var onUpload: String?
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4; port 0 picks one, logged). Off by default.",
+                               valueName: "ADDR:PORT"))
+    var metricsListen: String?
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
 
@@ -50,6 +53,9 @@ struct RunCommand: AsyncParsableCommand {
         if let onUpload {
             guard !sync.folders.isEmpty else { throw ValidationError("--on-upload goes with --folder; in a configuration file write on_upload: [...] in the folder's entry") }
             guard !onUpload.split(separator: " ").isEmpty else { throw ValidationError("--on-upload needs a program") }
+        }
+        if let metricsListen, MetricsServer.parse(metricsListen) == nil {
+            throw ValidationError("--metrics-listen: \(metricsListen) is not IPV4:PORT (such as 127.0.0.1:9464)")
         }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
@@ -87,6 +93,7 @@ struct RunCommand: AsyncParsableCommand {
         settings.fallbackRescanInterval = DurationParser.parse(fallbackRescan)!
         settings.grace = DurationParser.parse(grace)!
         settings.actions = file?.actionSettings ?? ActionSettings()
+        settings.metricsListen = metricsListen ?? file?.metrics?.listen
         settings.actionService = ActionService(apiKey: storeConfiguration.apiKey, baseURL: storeConfiguration.baseURL,
                                                publicKey: storeConfiguration.publicKey)
         settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath(from: file))

@@ -154,12 +154,14 @@ public final class ActionRunner: @unchecked Sendable {
         guard current else {
             action.state = .superseded
             action.lastError = "not run: the file changed before its turn (the action runs for the new version once it is stored)"
+            JigsyncMetrics.action("superseded")
             ledger.saveOutcome(action)
             return
         }
         guard let command = lock.withLock({ commands[FolderID(action.folder)] }) else {
             action.state = .superseded
             action.lastError = "not run: the folder no longer has an action"
+            JigsyncMetrics.action("superseded")
             ledger.saveOutcome(action)
             return
         }
@@ -190,6 +192,7 @@ public final class ActionRunner: @unchecked Sendable {
             action.lastError = nil
             action.exitStatus = 0
             ledger.saveOutcome(action)
+            JigsyncMetrics.action("done")
             events?.publish(DaemonActivity(.actionDone, path: action.folder + "/" + action.path, key: action.key, sha256: action.sha256))
             logger.info("action \(key) (\(action.event.rawValue)) done in \(started.duration(to: .now).readable)")
             return
@@ -212,12 +215,14 @@ public final class ActionRunner: @unchecked Sendable {
         if action.attempts > settings.retries {
             action.state = .failed
             ledger.saveOutcome(action)
+            JigsyncMetrics.action("failed")
             events?.publish(DaemonActivity(.actionFailed, path: action.folder + "/" + action.path, key: action.key,
                                            sha256: action.sha256, reason: action.lastError))
             logger.warning("action \(key) failed \(action.attempts) time(s), given up: \(failure); `jigsync retry --actions` runs it again")
             return
         }
         ledger.saveOutcome(action)
+        JigsyncMetrics.action("retried")
         let delay = settings.retry.delay(attempt: action.attempts, serverWait: nil)
         logger.info("action \(key): \(failure); retry \(action.attempts) of \(settings.retries) in \(delay.readable)")
         let retried = action

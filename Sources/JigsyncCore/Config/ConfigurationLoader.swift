@@ -134,6 +134,9 @@ public enum ConfigurationLoader {
                 throw fail("actions.timeout", "not a duration: \(timeout) (write 30s, 5m, 1h)")
             }
         }
+        if let listen = c.metrics?.listen, MetricsServer.parse(listen) == nil {
+            throw fail("metrics.listen", "\(listen) is not IPV4:PORT (write 127.0.0.1:9464; keep it on loopback unless a firewall guards it)")
+        }
         if let level = c.log?.level, !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
             throw fail("log.level", "unknown level \(level)")
         }

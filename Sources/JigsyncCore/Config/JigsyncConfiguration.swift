@@ -70,15 +70,26 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// The Prometheus endpoint (off unless `listen` is set).
+    public struct MetricsSection: Codable, Sendable, Equatable {
+        /// `IPV4:PORT`, such as `127.0.0.1:9464`.
+        public var listen: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen
+        }
+    }
+
     public var folders: [FolderEntry]?
     public var upload: Upload?
     public var api: API?
     public var ledger: String?
     public var log: Log?
     public var actions: Actions?
+    public var metrics: MetricsSection?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case folders, upload, api, ledger, log, actions
+        case folders, upload, api, ledger, log, actions, metrics
     }
 
     /// The action settings the file asks for, over the defaults.

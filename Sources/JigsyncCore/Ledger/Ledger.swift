@@ -299,6 +299,20 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Rows by state (for the metrics' gauges, per scrape).
+    public func stateCounts() async throws(LedgerError) -> [FileState: Int] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT state, count(*) FROM files GROUP BY state")
+            defer { statement.reset() }
+            var counts: [FileState: Int] = [:]
+            while try statement.step() {
+                if let state = statement.text(0).flatMap(FileState.init(rawValue:)) { counts[state] = Int(statement.int64(1)) }
+            }
+            return counts
+        }
+    }
+
     // MARK: actions
 
     /// The action row of one path, if any (queued writes first).

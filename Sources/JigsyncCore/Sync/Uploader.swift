@@ -85,6 +85,7 @@ struct Uploader: Sendable {
             guard !now.contentMayDiffer(from: file.openedStat) else {
                 record.state = .pending
                 record.lastError = "changed while it was being sent; sending again"
+                JigsyncMetrics.retried(.changed)
                 engine.ledger.save(record)
                 await scheduler.add(record)
                 return
@@ -106,6 +107,7 @@ struct Uploader: Sendable {
             if let action { engine.actions?.enqueue(action) }
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
+            JigsyncMetrics.stored(bytes: result.sentBytes, modifiedAtNanoseconds: file.openedStat.mtimeNanoseconds)
             engine.events?.publish(DaemonActivity(.uploaded, path: fullPath, key: record.key, size: result.sentBytes, sha256: result.sentSHA256))
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
@@ -140,6 +142,11 @@ struct Uploader: Sendable {
         case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
             record.attempts += 1
+            if error.status == 429 { JigsyncMetrics.throttled.increment() }
+            if error.disposition != .cancelled {
+                JigsyncMetrics.uploadRetried.increment()
+                JigsyncMetrics.retried(JigsyncMetrics.reason(for: error))
+            }
             let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
             record.state = .pending
             record.lastError = error.description
@@ -165,16 +172,19 @@ struct Uploader: Sendable {
                 engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); still failing after the retry period, left due")
             }
         case .fileChanged:
+            JigsyncMetrics.retried(.changed)
             record.state = .pending
             record.lastError = error.message
             engine.ledger.save(record)
             await scheduler.add(record)
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
+            JigsyncMetrics.uploadFailed.increment()
             await tally.failed(fullPath, error.description)
             engine.events?.publish(DaemonActivity(.failed, path: fullPath, key: record.key, reason: error.description))
             engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay)")
         case .conflict:
+            JigsyncMetrics.uploadSkipped.increment()
             record.state = .skipped
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"
             engine.ledger.save(record)
@@ -202,6 +212,7 @@ struct Uploader: Sendable {
         guard engine.settings.pauseWhenRejected, error.status == nil, error.disposition == .retryLater,
               await scheduler.noAnswer() else { return false }
         var record = record
+        JigsyncMetrics.retried(.unreachable)
         record.state = record.state == .deleting ? .deleting : .pending
         record.lastError = "the service does not answer: \(error.description)"
         engine.ledger.save(record)

@@ -80,6 +80,7 @@ struct ConfigurationSyntaxTests {
         keys += C.API.CodingKeys.allCases.map { "api.\($0.stringValue)" }
         keys += C.Log.CodingKeys.allCases.map { "log.\($0.stringValue)" }
         keys += C.Actions.CodingKeys.allCases.map { "actions.\($0.stringValue)" }
+        keys += C.MetricsSection.CodingKeys.allCases.map { "metrics.\($0.stringValue)" }
         let sample = try String(contentsOf: Products.packageRoot.appending(path: "systemd/config.sample.yaml"), encoding: .utf8)
         let readme = try String(contentsOf: Products.packageRoot.appending(path: "README.md"), encoding: .utf8)
         for key in keys {
