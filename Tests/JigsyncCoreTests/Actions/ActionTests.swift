@@ -206,4 +206,21 @@ struct ActionTests {
         #expect(typo.status != 0)
         #expect((typo.stdout + typo.stderr).contains("did you mean `workers`"))
     }
+
+    @Test("a folder that deletes remote copies: after the remote delete the action runs with JIGSYNC_EVENT=deleted")
+    func deleted() async throws {
+        let s = try Setup(script: """
+            echo "$JIGSYNC_EVENT $JIGSYNC_KEY ${JIGSYNC_SHA256:-none}" >> "$1/runs"
+            """, folderExtra: "    on_delete: delete")
+        try s.start()
+        let file = try s.h.write("gone.txt", "short-lived")
+        try await s.h.waitStored("gone.txt", "short-lived")
+        try await waitUntil { s.lines("runs").count == 1 }
+        try FileManager.default.removeItem(at: file)
+        try await waitUntil { try await s.h.emulator.listing()["gone.txt"] == nil }
+        try await waitUntil { s.lines("runs").count == 2 }
+        #expect(s.h.stop() == 0)
+        let sha = TestFiles.hex(Data("short-lived".utf8).sha256Digest)
+        #expect(s.lines("runs") == ["uploaded gone.txt \(sha)", "deleted gone.txt none"])
+    }
 }
