@@ -21,7 +21,7 @@ struct ConfigurationSyntaxTests {
         ("folders:\n  - path: DIR\napi: {key: sk-abc}\n", "3:7", "unknown key `key` in api; did you mean `api_key`?"),
         ("folders:\n  - path: DIR\nupload:\n  worker: 2\n", "4:3", "unknown key `worker` in upload; did you mean `workers`?"),
         ("folders:\n  - path: DIR\nlog:\n  lvl: info\n", "4:3", "unknown key `lvl` in log; did you mean `level`?"),
-        ("folders:\n  - path: DIR\nwatchdog: 5\n", "3:1", "unknown key `watchdog`; known keys here: api, folders, ledger, log, upload"),
+        ("folders:\n  - path: DIR\nwatchdog: 5\n", "3:1", "unknown key `watchdog`; known keys here: actions, api, folders, ledger, log, metrics, upload"),
     ] as [(String, String, String)])
     func unknownKey(text: String, position: String, reason: String) throws {
         let folder = root.appending(path: "in").path
