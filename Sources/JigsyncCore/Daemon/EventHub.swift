@@ -36,11 +36,10 @@ public struct DaemonActivity: Codable, Sendable, Equatable {
         self.count = count
     }
 
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    /// A value type, so every thread may use it without a lock or a formatter per event.
+    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+    static func format(_ date: Date) -> String { style.format(date) }
 }
 
 /// Where the daemon tells what it does, for `jigsync events`: `publish` never blocks and never
