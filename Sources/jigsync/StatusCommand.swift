@@ -39,7 +39,7 @@ struct StatusCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let summary = try reader.summary()
-        if check { try health(summary) }
+        if check { try health(summary, failedActions: try reader.actions(listing: []).counts[.failed] ?? 0) }
         var files: [FileRecord] = []
         if !paths.isEmpty {
             for path in paths {
@@ -74,7 +74,7 @@ struct StatusCommand: ParsableCommand {
     static let liveTimeout: Duration = .seconds(5)
 
     /// One line and an exit code a monitor can read.
-    private func health(_ summary: LedgerReader.Summary) throws -> Never {
+    private func health(_ summary: LedgerReader.Summary, failedActions: Int) throws -> Never {
         guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
             print("broken: no jigsync process owns \(ledger.path)")
             throw ExitCode(2)
@@ -91,6 +91,10 @@ struct StatusCommand: ParsableCommand {
         let failed = summary.counts[.failed] ?? 0
         if failed > 0 {
             print("degraded: \(failed) file(s) failed; `jigsync status --state failed` says why")
+            throw ExitCode(1)
+        }
+        if failedActions > 0 {
+            print("degraded: \(failedActions) action(s) failed; `jigsync status` shows why, `jigsync retry --actions` runs them again")
             throw ExitCode(1)
         }
         if let oldest = summary.oldestDueExaminedAt {

@@ -142,6 +142,9 @@ struct ActionTests {
         #expect((failed["last_error"] as? String)?.contains("exited with status 3") == true)
         let text = try ProcessRun.run(Products.jigsync, ["status", "--ledger", s.h.ledger], environment: s.h.emulator.clientEnvironment)
         #expect(text.stdout.contains("cannot read bad.txt: not a scan"))
+        let check = try ProcessRun.run(Products.jigsync, ["status", "--check", "--ledger", s.h.ledger], environment: s.h.emulator.clientEnvironment)
+        #expect(check.status == 1)
+        #expect(check.stdout.contains("1 action(s) failed"))
 
         let retry = try ProcessRun.run(Products.jigsync, ["retry", "--actions", "--ledger", s.h.ledger], environment: s.h.emulator.clientEnvironment)
         #expect(retry.status == 0)
