@@ -20,11 +20,15 @@ deps:
 	scripts/install-deps
 
 # The official Python SDK, pinned, in a throwaway venv, for the emulator's conformance test.
-$(PEER_VENV)/bin/python:
+# (and prometheus_client, whose text parser reads the daemon's /metrics in the metrics test).
+# A stamp names what is installed, so a venv made before a package was added gets it.
+PEER_STAMP := $(PEER_VENV)/.installed-jigsawstack-0.4.6-prometheus_client
+$(PEER_STAMP):
 	python3 -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/pip install --quiet jigsawstack==0.4.6
+	$(PEER_VENV)/bin/pip install --quiet jigsawstack==0.4.6 prometheus_client
+	touch $@
 
-test-deps: deps $(PEER_VENV)/bin/python
+test-deps: deps $(PEER_STAMP)
 
 build: deps
 	$(SWIFT) build

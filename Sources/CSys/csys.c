@@ -6,6 +6,8 @@
 #include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <signal.h>
+#include <spawn.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
@@ -30,4 +32,40 @@ long long jigsync_fs_type(int fd) {
     struct statfs info;
     if (fstatfs(fd, &info) != 0) return -1;
     return (long long)(unsigned long)info.f_type;
+}
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int jigsync_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int jigsync_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int jigsync_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
+                  int out_fd, int err_fd) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    /* Nothing of the daemon's (the ledger, inotify, sockets, a descriptor its own parent watches)
+       leaks into the action, CLOEXEC or not. */
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0) rc = posix_spawnp(pid, file, &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc;
 }

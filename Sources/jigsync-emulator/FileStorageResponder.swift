@@ -50,6 +50,12 @@ struct FileStorageResponder: HTTPResponder {
             }
             key = QueryString.percentDecode(String(path.dropFirst(Self.readPrefix.count)), plusIsSpace: false)
             await recordHeaders(of: request, key: key!)
+        } else if path == Self.vocrPath || path == Self.transcribePath {
+            guard request.headers[HTTPField.Name("x-api-key")!] == settings.apiKey else {
+                return Self.error(.unauthorized, "Invalid or missing API key", "unauthorized")
+            }
+            return rateLimited ? Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+                : try await answerAI(request, path: path)
         } else {
             return Self.error(.notFound, "Route not found", "not_found")
         }

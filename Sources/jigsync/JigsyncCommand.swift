@@ -17,6 +17,7 @@ struct JigsyncCommand: AsyncParsableCommand {
         version: JigsyncVersion.current,
         subcommands: [RunCommand.self, SyncCommand.self, StatusCommand.self, KeyCommand.self, URLCommand.self, RetryCommand.self, CheckCommand.self,
                       PauseCommand.self, ResumeCommand.self, ReloadCommand.self, VersionsCommand.self, RestoreCommand.self,
+                      EventsCommand.self,
                       PutCommand.self, GetCommand.self, DeleteCommand.self]
     )
 

@@ -78,24 +78,25 @@ struct URLCommand: ParsableCommand {
 struct RetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retry",
-        abstract: "Make failed files due again (all with --failed, or the files named), or let the remote deletes held by the mass-delete guard go (--deletes).",
+        abstract: "Make failed files due again (all with --failed, or the files named), or let the remote deletes held by the mass-delete guard go (--deletes), or run failed actions again (--actions).",
         discussion: "With a running daemon the request goes to it through its control socket; otherwise the ledger is changed directly.")
     @OptionGroup var ledger: LedgerOption
     @Flag(help: "Every failed file.") var failed = false
     @Flag(help: "The remote deletes the mass-delete guard holds back (a running daemon sends them).") var deletes = false
+    @Flag(help: "The failed actions after upload (a running daemon runs them; otherwise the next `jigsync run`).") var actions = false
     @Argument(help: "Files to retry (paths on disk).") var paths: [String] = []
 
     func validate() throws {
-        let chosen = [failed, deletes, !paths.isEmpty].filter { $0 }.count
-        guard chosen == 1 else { throw ValidationError("name files to retry, or --failed, or --deletes (one of them)") }
+        let chosen = [failed, deletes, actions, !paths.isEmpty].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("name files to retry, or --failed, --deletes or --actions (one of them)") }
     }
 
     func run() async throws {
         if Ledger.owner(ofLedgerAt: ledger.path) != nil {
             let request = ControlRequest(.retry, paths: paths.isEmpty ? nil : paths.map(resolvedPath),
-                                         failed: failed ? true : nil, deletes: deletes ? true : nil)
+                                         failed: failed ? true : nil, deletes: deletes ? true : nil, actions: actions ? true : nil)
             let answer = try askDaemon(ledger: ledger, request)
-            print("\(answer.queued ?? 0) \(deletes ? "remote delete(s)" : "file(s)") queued again by the running daemon")
+            print("\(answer.queued ?? 0) \(deletes ? "remote delete(s)" : actions ? "action(s)" : "file(s)") queued again by the running daemon")
             return
         }
         if deletes {
@@ -109,6 +110,11 @@ struct RetryCommand: AsyncParsableCommand {
         do { owned = try Ledger(path: ledger.path) } catch {
             FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
             throw ExitCode(2)
+        }
+        if actions {
+            let due = try await owned.retryActions().count
+            print("\(due) action(s) due again; the next `jigsync run` runs them")
+            return
         }
         var changed = 0
         if failed {

@@ -34,6 +34,12 @@ struct RunCommand: AsyncParsableCommand {
     var fallbackRescan = "60s"
     @Option(help: "On SIGTERM, how long in-flight uploads may take to finish.")
     var grace = "10s"
+    @Option(help: ArgumentHelp("A program run after each file of the --folder folders is stored (and after its remote delete with --on-delete delete), in the folder, with the file in JIGSYNC_* variables. Split at spaces into its arguments; no shell.",
+                               valueName: "CMD"))
+    var onUpload: String?
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://ADDR:PORT/metrics (IPv4; port 0 picks one, logged). Off by default.",
+                               valueName: "ADDR:PORT"))
+    var metricsListen: String?
     @Option(help: "Log level: trace, debug, info (default), notice, warning, error, critical.")
     var logLevel: String?
     @Flag(help: "Reconcile once and print what would be uploaded, overwritten, deleted remotely (with --on-delete) and skipped, then exit: nothing is sent and the ledger is only read.")
@@ -46,6 +52,13 @@ struct RunCommand: AsyncParsableCommand {
         for (name, value) in [("--quiet", quiet), ("--backstop", backstop), ("--fallback-rescan", fallbackRescan), ("--grace", grace)] where DurationParser.parse(value) == nil {
             throw ValidationError("\(name): not a duration: \(value)")
         }
+        if let onUpload {
+            guard !sync.folders.isEmpty else { throw ValidationError("--on-upload goes with --folder; in a configuration file write on_upload: [...] in the folder's entry") }
+            guard !onUpload.split(separator: " ").isEmpty else { throw ValidationError("--on-upload needs a program") }
+        }
+        if let metricsListen, MetricsServer.parse(metricsListen) == nil {
+            throw ValidationError("--metrics-listen: \(metricsListen) is not IPV4:PORT (such as 127.0.0.1:9464)")
+        }
         if let logLevel, Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
 
@@ -56,7 +69,11 @@ struct RunCommand: AsyncParsableCommand {
         try requireAPIKey(storeConfiguration)
         var logger = Logger(label: "jigsync") { JournalLogHandler(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel ?? file?.log?.level ?? "info") ?? .info
-        let specs = try sync.folderSpecs(from: file)
+        var specs = try sync.folderSpecs(from: file)
+        if let onUpload {
+            let argv = onUpload.split(separator: " ").map(String.init)
+            for index in specs.indices { specs[index].onUpload = argv }
+        }
         let ledger: Ledger
         do {
             ledger = try Ledger(path: sync.ledgerPath(from: file))
@@ -78,6 +95,10 @@ struct RunCommand: AsyncParsableCommand {
         settings.backstopInterval = DurationParser.parse(backstop)!
         settings.fallbackRescanInterval = DurationParser.parse(fallbackRescan)!
         settings.grace = DurationParser.parse(grace)!
+        settings.actions = file?.actionSettings ?? ActionSettings()
+        settings.metricsListen = metricsListen ?? file?.metrics?.listen
+        settings.actionService = ActionService(apiKey: storeConfiguration.apiKey, baseURL: storeConfiguration.baseURL,
+                                               publicKey: storeConfiguration.publicKey)
         settings.controlSocket = ControlServer.defaultPath(ledger: sync.ledgerPath(from: file))
         if sync.folders.isEmpty, file != nil {
             // A reload reads the file again, by design.

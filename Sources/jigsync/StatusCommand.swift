@@ -39,7 +39,7 @@ struct StatusCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let summary = try reader.summary()
-        if check { try health(summary) }
+        if check { try health(summary, failedActions: try reader.actions(listing: []).counts[.failed] ?? 0) }
         var files: [FileRecord] = []
         if !paths.isEmpty {
             for path in paths {
@@ -54,6 +54,7 @@ struct StatusCommand: ParsableCommand {
             try reader.forEach(states: states) { files.append($0) }
         }
         files.sort { ($0.state == .failed ? 0 : 1, $0.folder, $0.path) < ($1.state == .failed ? 0 : 1, $1.folder, $1.path) }
+        let actions = try reader.actions()
         let owner = Ledger.owner(ofLedgerAt: ledger.path)
         // A running daemon adds what only it knows: the queue and what is being sent now.
         let live: Result<LiveStatus, ControlServer.AskError>? = owner?.socket.map { socket in
@@ -62,9 +63,10 @@ struct StatusCommand: ParsableCommand {
             }
         }
         if json {
-            printJSON(summary: summary, files: files, owner: owner, live: live)
+            printJSON(summary: summary, files: files, owner: owner, live: live, actions: actions)
         } else {
             printText(summary: summary, files: files, owner: owner, live: live)
+            printText(actions: actions)
         }
     }
 
@@ -72,7 +74,7 @@ struct StatusCommand: ParsableCommand {
     static let liveTimeout: Duration = .seconds(5)
 
     /// One line and an exit code a monitor can read.
-    private func health(_ summary: LedgerReader.Summary) throws -> Never {
+    private func health(_ summary: LedgerReader.Summary, failedActions: Int) throws -> Never {
         guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
             print("broken: no jigsync process owns \(ledger.path)")
             throw ExitCode(2)
@@ -91,6 +93,10 @@ struct StatusCommand: ParsableCommand {
             print("degraded: \(failed) file(s) failed; `jigsync status --state failed` says why")
             throw ExitCode(1)
         }
+        if failedActions > 0 {
+            print("degraded: \(failedActions) action(s) failed; `jigsync status` shows why, `jigsync retry --actions` runs them again")
+            throw ExitCode(1)
+        }
         if let oldest = summary.oldestDueExaminedAt {
             let age = Double(Int64(Date().timeIntervalSince1970 * 1e9) - oldest) / 1e9
             let limit = DurationParser.parse(maxAge)!
@@ -105,11 +111,20 @@ struct StatusCommand: ParsableCommand {
     }
 
     private func printJSON(summary: LedgerReader.Summary, files: [FileRecord], owner: (pid: Int32, since: Date, socket: String?, note: String?)?,
-                           live: Result<LiveStatus, ControlServer.AskError>?) {
+                           live: Result<LiveStatus, ControlServer.AskError>?,
+                           actions: (counts: [ActionRecord.State: Int], rows: [ActionRecord])) {
         var counts: [String: Int] = [:]
         for state in FileState.allCases { counts[state.rawValue] = summary.counts[state] ?? 0 }
         let rows: [[String: Any]] = files.map(Self.jsonRow)
         var object: [String: Any] = ["summary": counts, "files": rows]
+        if !actions.counts.isEmpty {
+            var actionCounts: [String: Int] = [:]
+            for state in ActionRecord.State.allCases { actionCounts[state.rawValue] = actions.counts[state] ?? 0 }
+            object["actions"] = ["summary": actionCounts, "failed": actions.rows.map { a -> [String: Any] in
+                ["path": a.folder + "/" + a.path, "key": a.key, "event": a.event.rawValue, "attempts": a.attempts,
+                 "exit_status": a.exitStatus as Any? ?? NSNull(), "last_error": a.lastError as Any? ?? NSNull()]
+            }]
+        }
         object["owner"] = owner.map { owner -> [String: Any] in
             let attention = owner.note.flatMap(Attention.init(encoded:))
             return ["pid": Int(owner.pid), "since": iso8601(milliseconds: Int64(owner.since.timeIntervalSince1970 * 1000)),
@@ -126,6 +141,16 @@ struct StatusCommand: ParsableCommand {
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+
+    /// Actions after upload: counts, then each failed one with its reason (its stderr lines indented).
+    private func printText(actions: (counts: [ActionRecord.State: Int], rows: [ActionRecord])) {
+        guard !actions.counts.isEmpty else { return }
+        print("actions: " + ActionRecord.State.allCases.map { "\($0.rawValue) \(actions.counts[$0] ?? 0)" }.joined(separator: "  "))
+        for a in actions.rows {
+            print("action failed  \((a.folder + "/" + a.path).escapedForDisplay) (\(a.event.rawValue), \(a.attempts) runs)")
+            for line in (a.lastError ?? "").split(separator: "\n") { print("    \(String(line).escapedForDisplay)") }
+        }
     }
 
     private static func jsonRow(_ r: FileRecord) -> [String: Any] {

@@ -115,6 +115,7 @@ struct SyncOptions: ParsableArguments {
                 spec.deletesRemote = entry.on_delete.map { $0 == "delete" }
                 spec.optional = entry.optional ?? false
                 spec.versions = versions ?? entry.versions ?? 0
+                spec.onUpload = entry.on_upload
                 return spec
             }
         }

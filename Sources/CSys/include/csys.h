@@ -20,6 +20,21 @@ int jigsync_eventfd(void);
 /* statfs(2)'s f_type of the file system holding fd, or -1 with errno set. */
 long long jigsync_fs_type(int fd);
 
+/* posix_spawnp(3) of an action: its own process group (so a timeout or shutdown kills all it
+   started), every signal at its default and none blocked (the daemon blocks and handles some),
+   stdin from /dev/null, stdout and stderr onto out_fd and err_fd, no other descriptor, in the
+   directory cwd.
+   Returns 0 and sets *pid, or an errno value. */
+int jigsync_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], const char *cwd,
+                  int out_fd, int err_fd);
+
+/* pipe2(fds, O_CLOEXEC), which Glibc's Swift overlay does not export. */
+int jigsync_pipe_cloexec(int fds[2]);
+
+/* pidfd_open(2) through syscall(2): a descriptor that poll() sees readable once pid has exited.
+   Returns the fd, or -1 with errno set (ENOSYS before Linux 5.3). */
+int jigsync_pidfd_open(pid_t pid);
+
 /* O_PATH, which Glibc's Swift overlay does not export. */
 int jigsync_o_path(void);
 #endif

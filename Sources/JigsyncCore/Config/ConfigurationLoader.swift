@@ -95,6 +95,9 @@ public enum ConfigurationLoader {
             if let policy = folder.on_delete, !["keep", "delete"].contains(policy) {
                 throw fail("\(field).on_delete", "must be keep or delete (got \(policy))")
             }
+            if let command = folder.on_upload, command.first.map({ $0.isEmpty }) ?? true {
+                throw fail("\(field).on_upload", "needs the program to run, as a list: [/usr/local/bin/ocr-scan, --lang, en] (no shell)")
+            }
             let real = exists ? (realpath(folder.path, nil).map { p in defer { free(p) }; return String(cString: p) } ?? folder.path) : folder.path
             let prefix = FolderSpec.normalize(prefix: folder.prefix ?? "")
             for other in resolved {
@@ -157,6 +160,16 @@ public enum ConfigurationLoader {
         }
         if let version = c.api?.http_version, !["automatic", "1.1"].contains(version) {
             throw fail("api.http_version", "must be automatic or 1.1 (got \(version))")
+        }
+        if let actions = c.actions {
+            if let workers = actions.workers, !(1...64).contains(workers) { throw fail("actions.workers", "must be between 1 and 64") }
+            if let retries = actions.retries, !(0...100).contains(retries) { throw fail("actions.retries", "must be between 0 and 100") }
+            if let timeout = actions.timeout, DurationParser.parse(timeout) == nil {
+                throw fail("actions.timeout", "not a duration: \(timeout) (write 30s, 5m, 1h)")
+            }
+        }
+        if let listen = c.metrics?.listen, MetricsServer.parse(listen) == nil {
+            throw fail("metrics.listen", "\(listen) is not IPV4:PORT (write 127.0.0.1:9464; keep it on loopback unless a firewall guards it)")
         }
         if let level = c.log?.level, !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
             throw fail("log.level", "unknown level \(level)")

@@ -20,6 +20,8 @@ enum ConfigurationSchema {
         "api": .mapping(keys(JigsyncConfiguration.API.CodingKeys.self)),
         "log": .mapping(keys(JigsyncConfiguration.Log.CodingKeys.self)),
         "guard": .mapping(keys(JigsyncConfiguration.Guard.CodingKeys.self)),
+        "actions": .mapping(keys(JigsyncConfiguration.Actions.CodingKeys.self)),
+        "metrics": .mapping(keys(JigsyncConfiguration.MetricsSection.CodingKeys.self)),
     ]))
 
     private static func keys<K: CodingKey & CaseIterable>(_: K.Type, nested: [String: Shape] = [:]) -> [String: Shape] {

@@ -12,10 +12,12 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         public var optional: Bool?
         /// Keep the last N stored versions of each file under `PREFIX.versions/` (default 0: none).
         public var versions: Int?
+        /// The program (and its arguments; no shell) run after each stored version of a file.
+        public var on_upload: [String]?
 
         /// Every key a folder entry knows: an unknown one in a file is an error, not silence.
         public enum CodingKeys: String, CodingKey, CaseIterable {
-            case path, prefix, include, exclude, on_delete, optional, versions
+            case path, prefix, include, exclude, on_delete, optional, versions, on_upload
         }
     }
 
@@ -76,14 +78,47 @@ public struct JigsyncConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// How the folders' `on_upload` actions run.
+    public struct Actions: Codable, Sendable, Equatable {
+        public var workers: Int?
+        /// A duration (`5m`).
+        public var timeout: String?
+        public var retries: Int?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case workers, timeout, retries
+        }
+    }
+
+    /// The Prometheus endpoint (off unless `listen` is set).
+    public struct MetricsSection: Codable, Sendable, Equatable {
+        /// `IPV4:PORT`, such as `127.0.0.1:9464`.
+        public var listen: String?
+
+        public enum CodingKeys: String, CodingKey, CaseIterable {
+            case listen
+        }
+    }
+
     public var folders: [FolderEntry]?
     public var upload: Upload?
     public var api: API?
     public var ledger: String?
     public var log: Log?
     public var `guard`: Guard?
+    public var actions: Actions?
+    public var metrics: MetricsSection?
 
     public enum CodingKeys: String, CodingKey, CaseIterable {
-        case folders, upload, api, ledger, log, `guard`
+        case folders, upload, api, ledger, log, `guard`, actions, metrics
+    }
+
+    /// The action settings the file asks for, over the defaults.
+    public var actionSettings: ActionSettings {
+        var settings = ActionSettings()
+        if let workers = actions?.workers { settings.workers = workers }
+        if let retries = actions?.retries { settings.retries = retries }
+        if let timeout = actions?.timeout.flatMap(DurationParser.parse) { settings.timeout = timeout }
+        return settings
     }
 }

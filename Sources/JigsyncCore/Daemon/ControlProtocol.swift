@@ -11,6 +11,9 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         case resume
         /// Re-read the configuration file, as SIGHUP does.
         case reload
+        /// What the daemon does, as JSON lines (`DaemonActivity`): the recent ones, and with
+        /// `follow` each new one until the client hangs up. Not a `ControlResponse`.
+        case events
     }
 
     public var command: Command
@@ -22,8 +25,15 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var deletes: Bool?
     /// For `resume`: the folder (its absolute path) whose overwrites the damage guard holds.
     public var folder: String?
+    /// For `retry`: the failed actions.
+    public var actions: Bool?
+    /// For `events`: keep streaming.
+    public var follow: Bool?
 
-    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, folder: String? = nil) {
+    public init(_ command: Command, paths: [String]? = nil, failed: Bool? = nil, deletes: Bool? = nil, folder: String? = nil,
+                actions: Bool? = nil, follow: Bool? = nil) {
+        self.actions = actions
+        self.follow = follow
         self.command = command
         self.folder = folder
         self.paths = paths

@@ -27,6 +27,8 @@ public final class ControlServer: @unchecked Sendable {
     private let listener: Int32
     private let wakeFD: Int32
     private let handler: Handler
+    /// What `events` streams; nil: the command is refused.
+    private let events: EventHub?
     private let stopping = ManagedAtomicFlag()
     private let lock = NSLock()
     private var clients = 0
@@ -41,9 +43,10 @@ public final class ControlServer: @unchecked Sendable {
         return ledger + ".sock"
     }
 
-    public init(path: String, handler: @escaping Handler) throws(WatchError) {
+    public init(path: String, events: EventHub? = nil, handler: @escaping Handler) throws(WatchError) {
         self.path = path
         self.handler = handler
+        self.events = events
         var address = sockaddr_un()
         guard path.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
             throw WatchError(path: path, reason: "control socket path is too long for a Unix socket")
@@ -145,7 +148,11 @@ public final class ControlServer: @unchecked Sendable {
         let line = request.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).first.map { Data($0) } ?? Data()
         guard !line.isEmpty else { return }   // nothing sent: nothing to answer
         guard let parsed = Self.request(from: line) else {
-            reply(client, .refused("expected one JSON object with a known \"command\" (status, retry, pause, resume, reload) on one line"))
+            reply(client, .refused("expected one JSON object with a known \"command\" (status, retry, pause, resume, reload, events) on one line"))
+            return
+        }
+        if parsed.command == .events {
+            streamEvents(client, follow: parsed.follow == true)
             return
         }
         let box = AnswerBox()
@@ -162,6 +169,59 @@ public final class ControlServer: @unchecked Sendable {
     /// The request one line carries, if it is one.
     static func request(from line: Data) -> ControlRequest? {
         try? JSONDecoder().decode(ControlRequest.self, from: line)
+    }
+
+    /// `events`: the backlog, then (following) each event as it comes, one JSON object per line.
+    /// This is the client's own thread: it blocks in `poll()` on the follower's eventfd and the
+    /// socket (a client that hangs up ends it) and in `send` (a slow reader holds only itself; its
+    /// buffer drops the oldest events meanwhile and the next line says how many).
+    private func streamEvents(_ client: Int32, follow: Bool) {
+        guard let hub = events else {
+            reply(client, .refused("this daemon has no event stream"))
+            return
+        }
+        Self.setTimeouts(client, .zero)   // no send timeout: see above
+        guard follow, let (follower, backlog) = hub.follow() else {
+            _ = sendLines(hub.backlogEvents(), to: client)
+            return
+        }
+        defer { hub.unfollow(follower) }
+        guard sendLines(backlog + [DaemonActivity(.live)], to: client) else { return }
+        while true {
+            var fds = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: follower.wakeFD, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&fds, 2, -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            // A follow client only listens: readable means it hung up (or broke the protocol).
+            if fds[0].revents != 0 { return }
+            let (events, closed) = follower.take()
+            if !sendLines(events, to: client) || closed { return }
+        }
+    }
+
+    /// Writes events as JSON lines; false once the client is gone.
+    private func sendLines(_ events: [DaemonActivity], to client: Int32) -> Bool {
+        guard !events.isEmpty else { return true }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = Data()
+        for event in events {
+            guard let line = try? encoder.encode(event) else { continue }
+            data.append(line)
+            data.append(UInt8(ascii: "\n"))
+        }
+        return data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                offset += n
+            }
+            return true
+        }
     }
 
     private func reply(_ client: Int32, _ response: ControlResponse) {
@@ -194,6 +254,45 @@ public final class ControlServer: @unchecked Sendable {
             case .notListening(let reason): "its control socket does not accept connections (\(reason))"
             case .noAnswer(let timeout): "the daemon did not answer within \(timeout)"
             case .garbled: "the daemon's answer could not be read"
+            }
+        }
+    }
+
+    /// Asks the daemon at `path` for its events and hands each line to `onLine` as it arrives, until
+    /// the daemon closes the stream (or `onLine` returns false). Without `follow`, `timeout` bounds
+    /// the wait; a follow waits as long as the daemon runs.
+    public static func events(_ path: String, follow: Bool, timeout: Duration = .seconds(10), onLine: (Data) -> Bool) -> AskError? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .notListening(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        setTimeouts(fd, timeout)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return .notListening(String(cString: strerror(errno))) }
+        guard var data = try? JSONEncoder().encode(ControlRequest(.events, follow: follow)) else { return .garbled }
+        data.append(UInt8(ascii: "\n"))
+        guard data.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == data.count else {
+            return .noAnswer(timeout)
+        }
+        if follow { setTimeouts(fd, .zero) }
+        var pending = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return .noAnswer(timeout) }
+            guard n > 0 else { return nil }
+            pending.append(contentsOf: buffer[0..<n])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Data(pending[..<newline])
+                pending.removeSubrange(...newline)
+                if !onLine(line) { return nil }
             }
         }
     }

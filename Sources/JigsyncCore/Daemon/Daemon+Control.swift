@@ -6,7 +6,7 @@ extension Daemon {
     func startControlSocket() -> ControlServer? {
         guard let path = settings.controlSocket else { return nil }
         do {
-            let server = try ControlServer(path: path) { [weak self] request in
+            let server = try ControlServer(path: path, events: activity) { [weak self] request in
                 await self?.answer(request) ?? .refused("the daemon is stopping")
             }
             server.start()
@@ -34,6 +34,7 @@ extension Daemon {
             }
         case .pause:
             await scheduler.hold("held by `jigsync pause`; `jigsync resume` continues")
+            activity.publish(DaemonActivity(.paused, reason: "held by `jigsync pause`"))
             reporter.changed()
             return ControlResponse()
         case .resume:
@@ -53,8 +54,11 @@ extension Daemon {
                 }
             }
             await scheduler.release()
+            activity.publish(DaemonActivity(.resumed, reason: "`jigsync resume`"))
             reporter.changed()
             return ControlResponse()
+        case .events:
+            return .refused("events are streamed by the control socket itself")
         case .reload:
             return await withCheckedContinuation { continuation in
                 let reply = ReloadReply(continuation)
@@ -75,6 +79,11 @@ extension Daemon {
     }
 
     private func retry(_ request: ControlRequest) async throws -> Int {
+        if request.actions == true {
+            let queued = try await actions.retryFailed()
+            logger.notice("failed actions made due by `jigsync retry --actions`: \(queued)")
+            return queued
+        }
         if request.deletes == true {
             engine.deletes.release()
             let queued = try await planner.requeueDeletes()

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 
 /// `jigsync run`: watches the folders and keeps them synced until told to stop.
@@ -27,6 +28,11 @@ public final class Daemon: Service, @unchecked Sendable {
     private var backstopTimer: Task<Void, Never>?
 
     let engine: SyncEngine
+    let actions: ActionRunner
+    /// The Prometheus registry behind swift-metrics, when metrics are on.
+    private let metricsRegistry: PrometheusCollectorRegistry?
+    /// What `jigsync events` streams.
+    let activity = EventHub()
     let ledger: Ledger
     let logger: Logger
     private let notifier: SystemdNotifier
@@ -54,10 +60,13 @@ public final class Daemon: Service, @unchecked Sendable {
         self.settings = settings
         self.ledger = ledger
         self.logger = logger
+        // Before anything counts: the handlers bind to the factory installed first.
+        metricsRegistry = settings.metricsListen != nil ? JigsyncMetrics.bootstrapPrometheus() : nil
         let notifier = notifier ?? SystemdNotifier(logger: logger)
         self.notifier = notifier
+        actions = ActionRunner(settings: settings.actions, ledger: ledger, logger: logger, service: settings.actionService, events: activity)
         engine = SyncEngine(client: client, ledger: ledger, settings: settings.engine, logger: logger,
-                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow)
+                            deleteLimit: settings.deleteLimit, deleteWindow: settings.deleteWindow, actions: actions, events: activity)
         let scheduler = UploadScheduler(workers: settings.engine.workers, continuous: true)
         self.scheduler = scheduler
         planner = Planner(ledger: ledger, scheduler: scheduler, folders: folders, deletes: engine.deletes,
@@ -86,6 +95,7 @@ public final class Daemon: Service, @unchecked Sendable {
     public func run() async throws {
         let control = startControlSocket()
         try await engine.restoreDamageHolds()
+        let metrics = startMetrics()
         try await install(settings.folders)
         notifier.notify("READY=1")
         await reporter.reportNow()
@@ -95,6 +105,11 @@ public final class Daemon: Service, @unchecked Sendable {
             group.addTask { [engine, scheduler, tally, folders] in
                 await engine.runWorkers(scheduler: scheduler, tally: tally, folders: folders)
                 workersDone.open()
+            }
+            // Actions run beside the uploads; what an earlier run left due goes first.
+            group.addTask { [actions] in
+                await actions.loadDue()
+                await actions.run()
             }
             if let interval = notifier.watchdogInterval {
                 group.addTask { [notifier] in
@@ -117,9 +132,12 @@ public final class Daemon: Service, @unchecked Sendable {
             rescanTimer?.cancel()
             backstopTimer?.cancel()
             await control?.stop()
+            await metrics?.stop()
+            activity.close()
             await watcher?.stop()
             watcher = nil
             await scheduler.stop()
+            actions.stop()
             if await !workersDone.wait(upTo: settings.grace) {
                 logger.warning("in-flight uploads cut off after the grace period of \(settings.grace.readable); they stay due")
             }
@@ -128,6 +146,40 @@ public final class Daemon: Service, @unchecked Sendable {
         ledger.setOwnerSocket(nil)
         try await ledger.flush()
         ledger.setOwnerNote(nil)
+    }
+
+    /// Starts the `/metrics` listener when metrics are on; a listener that cannot start is logged
+    /// and the daemon goes on without it.
+    private func startMetrics() -> MetricsServer? {
+        guard let listen = settings.metricsListen, let registry = metricsRegistry else { return nil }
+        do {
+            let scheduler = self.scheduler, ledger = self.ledger
+            let server = try MetricsServer(listen: listen, registry: registry) {
+                // On the listener's own thread: it waits (bounded) for the async side to fill the gauges.
+                let done = DispatchSemaphore(value: 0)
+                Task {
+                    await Self.refreshGauges(scheduler: scheduler, ledger: ledger)
+                    done.signal()
+                }
+                _ = done.wait(timeout: .now() + 5)
+            }
+            server.start()
+            logger.info("metrics on http://\(server.address):\(server.port)/metrics")
+            return server
+        } catch {
+            logger.error("no metrics endpoint: \(error.reason); the daemon goes on without it")
+            return nil
+        }
+    }
+
+    /// The gauges that describe state, filled per scrape rather than kept on the data path.
+    static func refreshGauges(scheduler: UploadScheduler, ledger: Ledger) async {
+        let depth = await scheduler.depth()
+        JigsyncMetrics.filesDue.record(depth.waiting)
+        JigsyncMetrics.inFlight.record(depth.inFlight)
+        if let counts = try? await ledger.stateCounts() {
+            for state in FileState.allCases { JigsyncMetrics.rows[state]?.record(counts[state] ?? 0) }
+        }
     }
 
     /// Asks for a reload from any thread (the SIGHUP handler); it runs between two events.
@@ -156,6 +208,7 @@ public final class Daemon: Service, @unchecked Sendable {
             if stopping.isSet { return }   // what is still queued is dropped: the ledger holds it
             if lostEvents.isSet {
                 lostEvents.clear()
+                JigsyncMetrics.overflows.increment()
                 await requestRescan("the queue between watcher and engine overflowed")
             }
             switch event {
@@ -200,6 +253,7 @@ public final class Daemon: Service, @unchecked Sendable {
         case .directoryGone(let watched):
             await planner.directoryGone(watched)
         case .rescanAll(let reason):
+            JigsyncMetrics.overflows.increment()
             await requestRescan(reason)
         case .rootGone(let id):
             gone.insert(id)
@@ -260,6 +314,7 @@ public final class Daemon: Service, @unchecked Sendable {
             logger.notice("no longer watching \(spec.path)")
         }
         settings.folders = specs
+        actions.setCommands(specs)
         planner.setFolders(specs, deleteByDefault: settings.onDelete == .delete)
         gone = absent
         for spec in specs {
@@ -274,6 +329,7 @@ public final class Daemon: Service, @unchecked Sendable {
         }
         for problem in problems { await handle(problem) }
         logger.info("watching \(specs.count) folder(s), \(watcher.watchCount) directories")
+        JigsyncMetrics.watches.record(watcher.watchCount)
         for spec in specs {
             if let kind = opened[spec.id]?.remoteFileSystem() {
                 needsFallbackRescans = true
@@ -333,6 +389,7 @@ public final class Daemon: Service, @unchecked Sendable {
         rescanTimer?.cancel()
         rescanTimer = nil
         logger.notice("rescanning every folder: \(reason)")
+        JigsyncMetrics.rescans.increment()
         for spec in settings.folders where !gone.contains(spec.id) {
             if stopping.isSet { return }
             await planner.reconcile(spec.id)

@@ -28,6 +28,12 @@ public struct DaemonSettings: Sendable {
     public var controlSocket: String?
     /// How long in-flight uploads may take to finish on SIGTERM before they are cut off.
     public var grace: Duration = .seconds(10)
+    /// Where the Prometheus `/metrics` endpoint listens (`IPV4:PORT`); nil: no metrics at all.
+    public var metricsListen: String?
+    /// How actions after upload run (`actions:`).
+    public var actions = ActionSettings()
+    /// The service as an action's environment names it (key, URL, public key).
+    public var actionService = ActionService(apiKey: nil, baseURL: StoreConfiguration.defaultBaseURL, publicKey: nil)
 
     public init(folders: [FolderSpec]) {
         self.folders = folders

@@ -27,6 +27,8 @@ public final class Ledger: @unchecked Sendable {
     private let queue = DispatchQueue(label: "jigsync-ledger")
     private let lock = NSLock()
     private var pendingWrites: [FileRecord] = []
+    /// Writes to the `actions` table, committed in the same transaction as `pendingWrites`.
+    private var pendingActions: [ActionWrite] = []
     private var flushScheduled = false
     /// The file SQLite opened (device, inode): a path that names another file, or none, means
     /// the ledger was deleted or replaced under us, and a commit would go nowhere anyone reads.
@@ -301,9 +303,25 @@ public final class Ledger: @unchecked Sendable {
     }
 
     public func save(_ records: [FileRecord]) {
-        guard !records.isEmpty else { return }
+        save(records, actions: [])
+    }
+
+    /// Queues a row and the action its new state owes: both are committed in one transaction, so
+    /// a crash can never leave a stored version without its due action.
+    public func save(_ record: FileRecord, action: ActionRecord?) {
+        save([record], actions: action.map { [.due($0)] } ?? [])
+    }
+
+    /// Queues the outcome of an action run (written only if the row still names that version).
+    func saveOutcome(_ action: ActionRecord) {
+        save([], actions: [.outcome(action)])
+    }
+
+    private func save(_ records: [FileRecord], actions: [ActionWrite]) {
+        guard !records.isEmpty || !actions.isEmpty else { return }
         let schedule = lock.withLock {
             pendingWrites.append(contentsOf: records)
+            pendingActions.append(contentsOf: actions)
             // While writes fail, the retry timer takes these along; no attempt per save.
             guard !retryScheduled else { return false }
             defer { flushScheduled = true }
@@ -362,15 +380,70 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// Rows by state (for the metrics' gauges, per scrape).
+    public func stateCounts() async throws(LedgerError) -> [FileState: Int] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT state, count(*) FROM files GROUP BY state")
+            defer { statement.reset() }
+            var counts: [FileState: Int] = [:]
+            while try statement.step() {
+                if let state = statement.text(0).flatMap(FileState.init(rawValue:)) { counts[state] = Int(statement.int64(1)) }
+            }
+            return counts
+        }
+    }
+
+    // MARK: actions
+
+    /// The action row of one path, if any (queued writes first).
+    public func action(folder: String, path: String) async throws(LedgerError) -> ActionRecord? {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.actionColumns) FROM actions WHERE folder = ? AND path = ?")
+            defer { statement.reset() }
+            statement.bind([.text(folder), .text(path)])
+            return try statement.step() ? LedgerSchema.action(from: statement) : nil
+        }
+    }
+
+    /// Actions in `state` (the due ones left by an earlier run, at start).
+    public func actions(in state: ActionRecord.State) async throws(LedgerError) -> [ActionRecord] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.actionColumns) FROM actions WHERE state = ?")
+            defer { statement.reset() }
+            statement.bind([.text(state.rawValue)])
+            var rows: [ActionRecord] = []
+            while try statement.step() { rows.append(LedgerSchema.action(from: statement)) }
+            return rows
+        }
+    }
+
+    /// Makes failed actions due again (`jigsync retry --actions`); returns them.
+    public func retryActions() async throws(LedgerError) -> [ActionRecord] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            return try self.connection.transaction { () throws(LedgerError) -> [ActionRecord] in
+                try self.connection.execute("UPDATE actions SET state = 'due', attempts = 0 WHERE state = 'failed'")
+                let statement = try self.connection.statement("SELECT \(LedgerSchema.actionColumns) FROM actions WHERE state = 'due'")
+                defer { statement.reset() }
+                var rows: [ActionRecord] = []
+                while try statement.step() { rows.append(LedgerSchema.action(from: statement)) }
+                return rows
+            }
+        }
+    }
+
     /// On `queue`: writes every queued row in one transaction. On failure the rows go back to
     /// the front of the queue (only the newest row of each path: memory follows the files, not
     /// the attempts) and a retry is scheduled; the observer hears of each change of state.
     private func flushPending() {
-        let batch = lock.withLock {
-            defer { pendingWrites.removeAll(keepingCapacity: true); flushScheduled = false }
-            return pendingWrites
+        let (batch, actions) = lock.withLock {
+            defer { pendingWrites.removeAll(keepingCapacity: true); pendingActions.removeAll(); flushScheduled = false }
+            return (pendingWrites, pendingActions)
         }
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty || !actions.isEmpty else { return }
         do throws(LedgerError) {
             try Self.checkIdentity(path, identity)
             try connection.transaction { () throws(LedgerError) in
@@ -379,6 +452,17 @@ public final class Ledger: @unchecked Sendable {
                     statement.reset()
                     statement.bind(LedgerSchema.bindings(record))
                     try statement.step()
+                }
+                for write in actions {
+                    let (sql, values) = switch write {
+                    case .due(let a): (LedgerSchema.actionDue, LedgerSchema.actionBindings(a))
+                    case .outcome(let a): (LedgerSchema.actionOutcome, LedgerSchema.outcomeBindings(a))
+                    }
+                    let statement = try connection.statement(sql)
+                    statement.reset()
+                    statement.bind(values)
+                    try statement.step()
+                    statement.reset()
                 }
             }
             let (observer, state) = lock.withLock { () -> ((@Sendable (LedgerWriteState) -> Void)?, LedgerWriteState?) in
@@ -393,6 +477,7 @@ public final class Ledger: @unchecked Sendable {
             let (observer, state, delay) = lock.withLock {
                 () -> ((@Sendable (LedgerWriteState) -> Void)?, LedgerWriteState?, Duration?) in
                 pendingWrites = Self.newestPerPath(batch + pendingWrites)
+                pendingActions = actions + pendingActions
                 var changed: LedgerWriteState?
                 if writeFailure?.message != error.message {
                     writeSequence += 1

@@ -11,6 +11,8 @@ public final class LedgerReader {
     private let columns: String
     /// The ledger's schema version (`PRAGMA user_version`).
     private let version: Int64
+    /// Whether the ledger has the `actions` table (schema 5 and later).
+    private let hasActions: Bool
     /// Rows per read transaction.
     static let chunkSize = 500
 
@@ -37,6 +39,7 @@ public final class LedgerReader {
         }
         version = try connection.integer("PRAGMA user_version")
         columns = LedgerSchema.columns(readingVersion: version)
+        hasActions = version >= 5
     }
 
     /// The stored versions of one file, newest first (none in a ledger older than the table).
@@ -60,6 +63,24 @@ public final class LedgerReader {
             holds.append(DamageHold(folder: statement.text(0) ?? "", reason: statement.text(1) ?? "", since: statement.int64(2)))
         }
         return holds
+    }
+
+    /// Actions by state, and the rows in `listed` states (the failed ones, for `status`).
+    public func actions(listing listed: [ActionRecord.State] = [.failed]) throws(LedgerError) -> (counts: [ActionRecord.State: Int], rows: [ActionRecord]) {
+        guard hasActions else { return ([:], []) }
+        var counts: [ActionRecord.State: Int] = [:]
+        let grouped = try connection.statement("SELECT state, count(*) FROM actions GROUP BY state")
+        defer { grouped.reset() }
+        while try grouped.step() {
+            if let state = grouped.text(0).flatMap(ActionRecord.State.init(rawValue:)) { counts[state] = Int(grouped.int64(1)) }
+        }
+        guard !listed.isEmpty else { return (counts, []) }
+        let list = listed.map { "'\($0.rawValue)'" }.joined(separator: ",")
+        let statement = try connection.statement("SELECT \(LedgerSchema.actionColumns) FROM actions WHERE state IN (\(list)) ORDER BY folder, path LIMIT 1000")
+        defer { statement.reset() }
+        var rows: [ActionRecord] = []
+        while try statement.step() { rows.append(LedgerSchema.action(from: statement)) }
+        return (counts, rows)
     }
 
     public func summary() throws(LedgerError) -> Summary {

@@ -3,7 +3,7 @@ enum LedgerSchema {
     /// `PRAGMA application_id` of a jigsync ledger ("JSYN"), so another SQLite file is recognised.
     static let applicationID: Int64 = 0x4A53_594E
     /// The schema version this build writes (`PRAGMA user_version`).
-    static let version: Int64 = 4
+    static let version: Int64 = 5
 
     /// Migrations by the version they lead to; each runs in its own transaction.
     static let migrations: [Int64: String] = [
@@ -41,7 +41,70 @@ enum LedgerSchema {
         3: "CREATE TABLE damage_holds (folder TEXT PRIMARY KEY, reason TEXT NOT NULL, since_ms INTEGER NOT NULL);",
         // The remote versions of files (`versions: N`): the API cannot list keys, so the ledger does.
         4: "CREATE TABLE versions (key TEXT PRIMARY KEY, folder TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL, stored_at_ms INTEGER NOT NULL);",
+        // The actions owed after a stored version (or a remote delete): one row per path, replaced
+        // by the next version. Kept apart from `files` so a ledger without actions pays nothing.
+        5: """
+        CREATE TABLE actions (
+            folder TEXT NOT NULL,
+            path TEXT NOT NULL,
+            event TEXT NOT NULL,
+            key TEXT NOT NULL,
+            sha256 TEXT,
+            size INTEGER,
+            content_type TEXT,
+            url TEXT,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            exit_status INTEGER,
+            due_at INTEGER NOT NULL,
+            PRIMARY KEY (folder, path)
+        );
+        """,
     ]
+
+    static let actionColumns = "folder, path, event, key, sha256, size, content_type, url, state, attempts, last_error, exit_status, due_at"
+
+    /// A new version's action replaces the row, unless the row is that same version already run
+    /// (an identical re-upload is not a new version).
+    static let actionDue = """
+        INSERT INTO actions (\(actionColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+        ON CONFLICT (folder, path) DO UPDATE SET
+            event = excluded.event, key = excluded.key, sha256 = excluded.sha256, size = excluded.size,
+            content_type = excluded.content_type, url = excluded.url, state = excluded.state,
+            attempts = excluded.attempts, last_error = excluded.last_error, exit_status = excluded.exit_status,
+            due_at = excluded.due_at
+        WHERE NOT (actions.state = 'done' AND actions.event = excluded.event AND actions.sha256 IS excluded.sha256)
+        """
+
+    /// An outcome, only while the row still names the version that ran.
+    static let actionOutcome = """
+        UPDATE actions SET state = ?, attempts = ?, last_error = ?, exit_status = ?
+        WHERE folder = ? AND path = ? AND event = ? AND sha256 IS ? AND due_at = ?
+        """
+
+    static func actionBindings(_ a: ActionRecord) -> [SQLiteValue?] {
+        [.text(a.folder), .text(a.path), .text(a.event.rawValue), .text(a.key), a.sha256.sqlite, a.size.sqlite,
+         a.contentType.sqlite, a.url.sqlite, .text(a.state.rawValue), .integer(Int64(a.attempts)), a.lastError.sqlite,
+         a.exitStatus.map { .integer(Int64($0)) }, .integer(a.dueAt)]
+    }
+
+    static func outcomeBindings(_ a: ActionRecord) -> [SQLiteValue?] {
+        [.text(a.state.rawValue), .integer(Int64(a.attempts)), a.lastError.sqlite, a.exitStatus.map { .integer(Int64($0)) },
+         .text(a.folder), .text(a.path), .text(a.event.rawValue), a.sha256.sqlite, .integer(a.dueAt)]
+    }
+
+    /// Reads a row selected with `actionColumns`.
+    static func action(from s: SQLiteStatement) -> ActionRecord {
+        var a = ActionRecord(folder: s.text(0) ?? "", path: s.text(1) ?? "",
+                             event: ActionRecord.Event(rawValue: s.text(2) ?? "") ?? .uploaded, key: s.text(3) ?? "",
+                             sha256: s.text(4), size: s.optionalInt64(5), contentType: s.text(6), url: s.text(7),
+                             state: ActionRecord.State(rawValue: s.text(8) ?? "") ?? .due, dueAt: s.int64(12))
+        a.attempts = Int(s.int64(9))
+        a.lastError = s.text(10)
+        a.exitStatus = s.optionalInt64(11).map { Int($0) }
+        return a
+    }
 
     static let columns = """
         folder, path, key, size, mtime_ns, ctime_ns, inode, device, sha256, content_type, state, last_error,

@@ -35,6 +35,9 @@ public struct FolderSpec: Sendable, Equatable {
         (prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix) + ".versions/"
     }
 
+    /// The action run after each stored version (and remote delete) of a file: argv, no shell.
+    public var onUpload: [String]?
+
     public init(path: String, prefix: String = "", filter: PathFilter = PathFilter()) {
         var path = path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }

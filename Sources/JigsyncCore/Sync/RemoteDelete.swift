@@ -50,6 +50,8 @@ struct RemoteDelete: Sendable {
                 return   // shutting down: the row stays `deleting`, sent after the restart
             default:
                 // 5xx, 429, a reset, an odd answer: the delete is still owed; try again later.
+                if error.status == 429 { JigsyncMetrics.throttled.increment() }
+                JigsyncMetrics.retried(JigsyncMetrics.reason(for: error))
                 await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
                 record.attempts += 1
                 let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
@@ -74,7 +76,10 @@ struct RemoteDelete: Sendable {
         record.remoteURL = nil
         record.attempts = 0
         record.nextAttemptAt = nil
-        engine.ledger.save(record)
+        let action = engine.actions?.action(for: record, event: .deleted)
+        engine.ledger.save(record, action: action)
+        if let action { engine.actions?.enqueue(action) }
+        engine.events?.publish(DaemonActivity(.deleted, path: record.folder + "/" + record.path, key: record.key, reason: note))
         await tally.noteChange()
     }
 }

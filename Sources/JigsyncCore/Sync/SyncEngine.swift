@@ -68,9 +68,16 @@ public final class SyncEngine: Sendable {
     let damage: DamageGuard
     /// Retries of passing failures are logged at info once a minute per file.
     let retryLog = LogThrottle()
+    /// The daemon's actions after upload; nil for a one-shot `sync`.
+    let actions: ActionRunner?
+    /// The daemon's event stream (`jigsync events`); nil for a one-shot `sync`.
+    let events: EventHub?
 
     public init(client: FileStoreClient, ledger: Ledger, settings: Settings, logger: Logger,
-                deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow) {
+                deleteLimit: Int = DeleteGuard.defaultLimit, deleteWindow: Duration = DeleteGuard.defaultWindow,
+                actions: ActionRunner? = nil, events: EventHub? = nil) {
+        self.actions = actions
+        self.events = events
         self.client = client
         self.ledger = ledger
         self.settings = settings

@@ -85,6 +85,7 @@ struct Uploader: Sendable {
             guard !now.contentMayDiffer(from: file.openedStat) else {
                 record.state = .pending
                 record.lastError = "changed while it was being sent; sending again"
+                JigsyncMetrics.retried(.changed)
                 engine.ledger.save(record)
                 await scheduler.add(record)
                 return
@@ -100,10 +101,15 @@ struct Uploader: Sendable {
             record.lastHTTPStatus = 200
             record.attempts = 0
             record.nextAttemptAt = nil
-            engine.ledger.save(record)
+            // The action this version owes is committed with its row, and runs beside the pipeline.
+            let action = engine.actions?.action(for: record, event: .uploaded)
+            engine.ledger.save(record, action: action)
+            if let action { engine.actions?.enqueue(action) }
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
             await keepVersion(of: record, folder: folder)
+            JigsyncMetrics.stored(bytes: result.sentBytes, modifiedAtNanoseconds: file.openedStat.mtimeNanoseconds)
+            engine.events?.publish(DaemonActivity(.uploaded, path: fullPath, key: record.key, size: result.sentBytes, sha256: result.sentSHA256))
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         } catch let error as StoreError {
             await handle(error, record: &record, fullPath: fullPath)
@@ -137,6 +143,11 @@ struct Uploader: Sendable {
         case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
             record.attempts += 1
+            if error.status == 429 { JigsyncMetrics.throttled.increment() }
+            if error.disposition != .cancelled {
+                JigsyncMetrics.uploadRetried.increment()
+                JigsyncMetrics.retried(JigsyncMetrics.reason(for: error))
+            }
             let delay = engine.settings.retry.delay(attempt: record.attempts, serverWait: error.retryAfter)
             record.state = .pending
             record.lastError = error.description
@@ -162,15 +173,19 @@ struct Uploader: Sendable {
                 engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); still failing after the retry period, left due")
             }
         case .fileChanged:
+            JigsyncMetrics.retried(.changed)
             record.state = .pending
             record.lastError = error.message
             engine.ledger.save(record)
             await scheduler.add(record)
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
+            JigsyncMetrics.uploadFailed.increment()
             await tally.failed(fullPath, error.description)
+            engine.events?.publish(DaemonActivity(.failed, path: fullPath, key: record.key, reason: error.description))
             engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay)")
         case .conflict:
+            JigsyncMetrics.uploadSkipped.increment()
             record.state = .skipped
             record.lastError = "the key \(record.key) is already stored and on_conflict is skip"
             engine.ledger.save(record)
@@ -186,6 +201,7 @@ struct Uploader: Sendable {
     /// A request was answered: a pause (a rejected key, an unreachable service) ends, said once.
     static func answered(engine: SyncEngine, scheduler: UploadScheduler) async {
         guard let ended = await scheduler.resume() else { return }
+        engine.events?.publish(DaemonActivity(.resumed, reason: "the service answers again (\(counted(ended.held, "file")) held)"))
         engine.logger.notice("uploads resume after \(ended.lasted.readable): the service answers again (\(counted(ended.held, "file")) held; the pause was: \(ended.reason))")
     }
 
@@ -197,6 +213,7 @@ struct Uploader: Sendable {
         guard engine.settings.pauseWhenRejected, error.status == nil, error.disposition == .retryLater,
               await scheduler.noAnswer() else { return false }
         var record = record
+        JigsyncMetrics.retried(.unreachable)
         record.state = record.state == .deleting ? .deleting : .pending
         record.lastError = "the service does not answer: \(error.description)"
         engine.ledger.save(record)
@@ -204,6 +221,7 @@ struct Uploader: Sendable {
         let reason = "the service does not answer (\(error.description))"
         let (probeAfter, started) = await scheduler.pause(reason, policy: engine.settings.retry)
         if started {
+            engine.events?.publish(DaemonActivity(.paused, reason: reason))
             engine.logger.warning("uploads paused: \(reason); files stay due; probing again in \(probeAfter.readable)")
         } else {
             engine.logger.info("the service still does not answer; next probe in \(probeAfter.readable)")
@@ -218,6 +236,7 @@ struct Uploader: Sendable {
             let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
             _ = await tally?.rejected(error.description)   // after the pause, so the status it triggers shows it
             if started {
+                engine.events?.publish(DaemonActivity(.paused, reason: error.description))
                 engine.logger.error("uploads paused: \(error); probing again in \(probeAfter.readable)")
             } else {
                 engine.logger.info("still rejected; next probe in \(probeAfter.readable)")

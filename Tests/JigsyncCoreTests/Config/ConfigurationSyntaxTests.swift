@@ -22,7 +22,7 @@ struct ConfigurationSyntaxTests {
         ("folders:\n  - path: DIR\nupload:\n  worker: 2\n", "4:3", "unknown key `worker` in upload; did you mean `workers`?"),
         ("folders:\n  - path: DIR\nlog:\n  lvl: info\n", "4:3", "unknown key `lvl` in log; did you mean `level`?"),
         ("folders:\n  - path: DIR\nguard:\n  max_overwrite: 5\n", "4:3", "unknown key `max_overwrite` in guard; did you mean `max_overwrites`?"),
-        ("folders:\n  - path: DIR\nwatchdog: 5\n", "3:1", "unknown key `watchdog`; known keys here: api, folders, guard, ledger, log, upload"),
+        ("folders:\n  - path: DIR\nwatchdog: 5\n", "3:1", "unknown key `watchdog`; known keys here: actions, api, folders, guard, ledger, log, metrics, upload"),
     ] as [(String, String, String)])
     func unknownKey(text: String, position: String, reason: String) throws {
         let folder = root.appending(path: "in").path
@@ -80,6 +80,8 @@ struct ConfigurationSyntaxTests {
         keys += C.Upload.CodingKeys.allCases.map { "upload.\($0.stringValue)" }
         keys += C.API.CodingKeys.allCases.map { "api.\($0.stringValue)" }
         keys += C.Log.CodingKeys.allCases.map { "log.\($0.stringValue)" }
+        keys += C.Actions.CodingKeys.allCases.map { "actions.\($0.stringValue)" }
+        keys += C.MetricsSection.CodingKeys.allCases.map { "metrics.\($0.stringValue)" }
         let sample = try String(contentsOf: Products.packageRoot.appending(path: "systemd/config.sample.yaml"), encoding: .utf8)
         let readme = try String(contentsOf: Products.packageRoot.appending(path: "README.md"), encoding: .utf8)
         for key in keys {
