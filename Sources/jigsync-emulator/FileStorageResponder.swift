@@ -23,6 +23,9 @@ struct FileStorageResponder: HTTPResponder {
         if path == "/_emulator/files" && request.method == .get {
             return try await listing()
         }
+        if path == "/_emulator/faults" && request.method == .get {
+            return try Self.jsonResponse(.ok, JSONSerialization.data(withJSONObject: faults.injectedCounts(), options: [.sortedKeys]))
+        }
         let window = faults.admit(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         var response = try await answer(request, path: path, context: context, rateLimited: !window.allowed)
         response.headers[HTTPField.Name("x-jigsaw-rate-limit-limit")!] = String(window.limit)
@@ -58,8 +61,10 @@ struct FileStorageResponder: HTTPResponder {
         switch faults.draw() {
         case .fail?:
             return Self.error(.internalServerError, "Injected failure", "internal_error")
-        case .throttle?:
-            return Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+        case .throttle(let retryAfter)?:
+            var response = Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+            if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+            return response
         case .reset?:
             return try await cutConnection(request, context: context)
         case nil:
