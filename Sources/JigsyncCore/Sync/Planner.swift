@@ -61,6 +61,11 @@ public final class Planner: @unchecked Sendable {
             for problem in plan.problems { logger.warning("\(problem)") }
             await apply(plan, spec: spec)
             return plan
+        } catch let error as FSError where !directory.isEmpty && (error.code == ENOENT || error.code == ENOTDIR) {
+            // The directory went (deleted, moved, replaced) between its event and its walk: a
+            // race of every busy folder, not a problem. Its own event says what became of its rows.
+            logger.debug("\(error.description.escapedForDisplay): gone before it was walked")
+            return nil
         } catch {
             logger.warning("\(spec.path)/\(directory): \(error)")
             return nil
