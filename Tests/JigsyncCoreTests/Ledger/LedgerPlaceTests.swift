@@ -25,7 +25,7 @@ struct LedgerPlaceTests {
         #expect(run.stderr.contains(ledger) && run.stderr.contains("Read-only file system"), "\(run.stderr)")
     }
 
-    @Test("the ledger moved away under a running daemon: said in the log, nothing sent unrecorded, all sent once it is back")
+    @Test("the ledger moved away under a running daemon: said in the log and by status --check, nothing sent unrecorded, all sent once it is back")
     func movedUnderTheDaemon() async throws {
         let h = try DaemonHarness()
         try h.start()
@@ -37,6 +37,11 @@ struct LedgerPlaceTests {
         try await waitUntil(timeout: .seconds(20)) { h.logText.contains("deleted while jigsync had it open") }
         // An upload commits its row before sending: with the ledger gone, nothing goes out.
         #expect(try await h.emulator.listing()["during.txt"] == nil)
+        // status says what the daemon says, not that nothing was ever synced.
+        try await waitUntil(timeout: .seconds(10)) {
+            let check = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--check"], environment: h.emulator.clientEnvironment)
+            return check.status == 2 && check.stdout.contains("deleted while jigsync had it open")
+        }
         #expect(rename(aside, h.ledger) == 0)
         try await h.waitStored("during.txt", "during")
         try await waitUntil(timeout: .seconds(20)) { h.logText.contains("ledger writes work again") }
