@@ -55,7 +55,8 @@ final class FaultPlan: @unchecked Sendable {
                 return .reset
             }
             if roll < rates.fail + rates.reset + rates.throttle {
-                let withHeader = Double(generator.next() >> 11) / Double(1 << 53) < rates.retryAfter
+                // Drawn only when asked for, so a seed replays the same faults as before the option.
+                let withHeader = rates.retryAfter > 0 && Double(generator.next() >> 11) / Double(1 << 53) < rates.retryAfter
                 injected[withHeader ? "429_retry_after" : "429", default: 0] += 1
                 return .throttle(retryAfter: withHeader ? 1 : nil)
             }
