@@ -122,9 +122,11 @@ public final class Planner: @unchecked Sendable {
                 owed.append(changed[index])
             }
         }
-        ledger.save(changed)
+        // A plan says what is on disk; what the store holds is the workers' to record (a row read
+        // before a transfer recorded its upload must not forget that copy).
+        ledger.save(changed, keepingRemoteState: true)
         let ledger = self.ledger
-        for record in plan.due { _ = await scheduler.offer(record) { ledger.save($0) } }
+        for record in plan.due { _ = await scheduler.offer(record) { ledger.save($0, keepingRemoteState: true) } }
         for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
     }
 
