@@ -14,7 +14,8 @@ MANDIR := $(PREFIX)/share/man/man1
 SHAREDIR := $(PREFIX)/share
 CONFDIR := /etc/jigsync
 
-.PHONY: deps test-deps build run test test-asan test-tsan fuzz check-installed bench release release-emulator install install-emulator uninstall deb
+# `make chaos [CHAOS_ARGS='--seed N --rounds N | --minutes M']`: the seeded soak of scripts/chaos.
+.PHONY: deps test-deps build run test test-asan test-tsan fuzz chaos check-installed bench release release-emulator install install-emulator uninstall deb
 
 deps:
 	scripts/install-deps
@@ -39,10 +40,17 @@ run: build
 
 # Serially: many tests run real processes and wait on them, and on 2 cores parallel tests starve
 # each other's timing (about 90 s either way).
-# Then the packaging check: the release build, as a .deb, run in a root without a Swift toolchain.
+# Then the chaos soak on the debug binaries just built (about 3 minutes: kill -9s, faults, an
+# inotify overflow, reloads; scripts/chaos), and the packaging check: the release build, as a .deb,
+# run in a root without a Swift toolchain.
 test: test-deps
 	$(SWIFT) test --no-parallel
+	scripts/chaos --bin "$$($(SWIFT) build --show-bin-path)"
 	$(MAKE) check-installed
+
+chaos: deps
+	$(SWIFT) build
+	scripts/chaos --bin "$$($(SWIFT) build --show-bin-path)" $(CHAOS_ARGS)
 
 check-installed: deb
 	scripts/check-installed "$$(ls -t jigsync_*.deb | head -1)"

@@ -16,7 +16,8 @@ struct EmulatorCommand: AsyncParsableCommand {
         discussion: """
             Speaks POST /v1/store/file (raw body or multipart), GET and DELETE /v1/store/file/read/KEY.
             GET /_emulator/files lists every stored key with its size, SHA-256, content type and write count; \
-            GET /_emulator/headers?key=KEY the headers of the last request that named KEY (x-api-key redacted).
+            GET /_emulator/headers?key=KEY the headers of the last request that named KEY (x-api-key redacted); \
+            GET /_emulator/faults counts the faults injected since start, by kind.
             The secret key comes from --api-key, else $JIGSYNC_EMULATOR_API_KEY, else "\(defaultAPIKey)".
             Prints "listening on http://HOST:PORT" once it accepts connections (--port 0 picks a free port).
             """
@@ -35,12 +36,15 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Fraction of API requests answered 500.") var failRate = 0.0
     @Option(help: "Fraction of API requests whose connection is cut in the middle of the body.") var resetRate = 0.0
     @Option(help: "Fraction of API requests answered 429.") var throttleRate = 0.0
+    @Option(help: "Fraction of the injected 429s that carry Retry-After: 1 (the others only the rate-limit headers).")
+    var retryAfterRate = 0.0
     @Option(help: "Delay before each API answer, in milliseconds.") var latencyMs = 0
     @Option(help: "Seed of the fault injection draws.") var seed: UInt64 = 1
     @Option(help: "Lifetime of temporary public URLs, in seconds.") var tempUrlSeconds = 600
 
     func validate() throws {
-        for (name, rate) in [("--fail-rate", failRate), ("--reset-rate", resetRate), ("--throttle-rate", throttleRate)] {
+        for (name, rate) in [("--fail-rate", failRate), ("--reset-rate", resetRate), ("--throttle-rate", throttleRate),
+                              ("--retry-after-rate", retryAfterRate)] {
             guard (0...1).contains(rate) else { throw ValidationError("\(name) must be between 0 and 1") }
         }
         guard failRate + resetRate + throttleRate <= 1 else { throw ValidationError("the fault rates add up to more than 1") }
@@ -61,7 +65,7 @@ struct EmulatorCommand: AsyncParsableCommand {
         let store = try ObjectStore(root: root)
         let settings = EmulatorSettings(apiKey: secret, publicKey: publicKey, maxBytes: maxBytes,
                                         latencyMilliseconds: latencyMs, temporaryURLSeconds: tempUrlSeconds)
-        let faults = FaultPlan(rates: .init(fail: failRate, reset: resetRate, throttle: throttleRate),
+        let faults = FaultPlan(rates: .init(fail: failRate, reset: resetRate, throttle: throttleRate, retryAfter: retryAfterRate),
                                rateLimit: rateLimit, seed: seed)
         let responder = FileStorageResponder(store: store, settings: settings, faults: faults, temporaryURLs: TemporaryURLs())
         var logger = Logger(label: "jigsync-emulator")

@@ -10,14 +10,17 @@ final class FaultPlan: @unchecked Sendable {
         case fail
         /// Close the connection in the middle of the request body.
         case reset
-        /// 429 as if the project's rate limit was hit.
-        case throttle
+        /// 429 as if the project's rate limit was hit, with `Retry-After: N` when `retryAfter` is set
+        /// (servers send it on some 429s and not on others; a client must take both).
+        case throttle(retryAfter: Int?)
     }
 
     struct Rates {
         var fail = 0.0
         var reset = 0.0
         var throttle = 0.0
+        /// The fraction of injected 429s that carry `Retry-After: 1`.
+        var retryAfter = 0.0
     }
 
     /// The API's documented limit, reported in headers even when not enforced.
@@ -30,6 +33,8 @@ final class FaultPlan: @unchecked Sendable {
     private let rateLimit: Int?
     private var windowStart: Int64 = 0
     private var windowCount = 0
+    /// What was injected since start, by kind, for `GET /_emulator/faults` (a soak reports it).
+    private var injected: [String: Int] = [:]
 
     init(rates: Rates, rateLimit: Int?, seed: UInt64) {
         self.rates = rates
@@ -41,11 +46,27 @@ final class FaultPlan: @unchecked Sendable {
     func draw() -> Fault? {
         lock.withLock {
             let roll = Double(generator.next() >> 11) / Double(1 << 53)
-            if roll < rates.fail { return .fail }
-            if roll < rates.fail + rates.reset { return .reset }
-            if roll < rates.fail + rates.reset + rates.throttle { return .throttle }
+            if roll < rates.fail {
+                injected["500", default: 0] += 1
+                return .fail
+            }
+            if roll < rates.fail + rates.reset {
+                injected["reset", default: 0] += 1
+                return .reset
+            }
+            if roll < rates.fail + rates.reset + rates.throttle {
+                // Drawn only when asked for, so a seed replays the same faults as before the option.
+                let withHeader = rates.retryAfter > 0 && Double(generator.next() >> 11) / Double(1 << 53) < rates.retryAfter
+                injected[withHeader ? "429_retry_after" : "429", default: 0] += 1
+                return .throttle(retryAfter: withHeader ? 1 : nil)
+            }
             return nil
         }
+    }
+
+    /// The faults injected so far, by kind (`500`, `reset`, `429`, `429_retry_after`, `429_rate_limit`).
+    func injectedCounts() -> [String: Int] {
+        lock.withLock { injected }
     }
 
     /// Counts a request in the current one-second window.
@@ -60,6 +81,7 @@ final class FaultPlan: @unchecked Sendable {
             windowCount += 1
             let limit = rateLimit ?? Self.documentedLimit
             let allowed = rateLimit == nil || windowCount <= limit
+            if !allowed { injected["429_rate_limit", default: 0] += 1 }
             return (limit, max(0, limit - windowCount), start + 1000, allowed)
         }
     }

@@ -29,6 +29,9 @@ struct FileStorageResponder: HTTPResponder {
             guard let headers = await headerLog.headers(for: key) else { return Self.error(.notFound, "no request named this key", "not_found") }
             return Self.json(["key": key, "headers": headers])
         }
+        if path == "/_emulator/faults" && request.method == .get {
+            return try Self.jsonResponse(.ok, JSONSerialization.data(withJSONObject: faults.injectedCounts(), options: [.sortedKeys]))
+        }
         let window = faults.admit(nowMilliseconds: Int64(Date().timeIntervalSince1970 * 1000))
         var response = try await answer(request, path: path, context: context, rateLimited: !window.allowed)
         response.headers[HTTPField.Name("x-jigsaw-rate-limit-limit")!] = String(window.limit)
@@ -72,8 +75,10 @@ struct FileStorageResponder: HTTPResponder {
         switch faults.draw() {
         case .fail?:
             return Self.error(.internalServerError, "Injected failure", "internal_error")
-        case .throttle?:
-            return Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+        case .throttle(let retryAfter)?:
+            var response = Self.error(.tooManyRequests, "Rate limit exceeded", "rate_limit_exceeded")
+            if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
+            return response
         case .reset?:
             return try await cutConnection(request, context: context)
         case nil:

@@ -31,11 +31,16 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let reader: LedgerReader
         do { reader = try LedgerReader(path: ledger.path) } catch {
+            // A daemon may still own a ledger that cannot be read (deleted or replaced under it):
+            // its own account, in the lock file, says more than "does not exist".
+            let owner = Ledger.owner(ofLedgerAt: ledger.path)
+            let attention = owner?.note.flatMap(Attention.init(encoded:)).flatMap { $0.level == .broken ? $0.summary : nil }
+            let message = attention.map { "\($0) (pid \(owner!.pid) owns it)" } ?? "\(error)"
             if check {
-                print("broken: \(error)")
+                print("broken: \(message)")
                 throw ExitCode(2)
             }
-            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("jigsync: \(message)\n".utf8))
             throw ExitCode(2)
         }
         let summary = try reader.summary()

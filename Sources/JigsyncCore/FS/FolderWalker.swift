@@ -27,7 +27,7 @@ public enum FolderWalker {
             }
             defer { closedir(dir) }   // closes dirfd too
             while let entry = readdir(dir) {
-                let rawName = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                let rawName = entryName(entry)
                 if rawName == [46] || rawName == [46, 46] { continue }   // "." and ".."
                 var s = stat()
                 guard fstatat(dirfd, rawName.map { CChar(bitPattern: $0) } + [0], &s, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -94,7 +94,7 @@ extension FolderWalker {
             defer { closedir(dir) }   // closes dirfd too
             while let entry = readdir(dir) {
                 guard entry.pointee.d_type == DT_DIR || entry.pointee.d_type == DT_UNKNOWN else { continue }
-                let rawName = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+                let rawName = entryName(entry)
                 if rawName == [46] || rawName == [46, 46] { continue }
                 // A directory whose name is not UTF-8 is skipped by the walk, so it is not watched either.
                 guard let name = String(validating: rawName, as: UTF8.self) else { continue }
@@ -108,6 +108,17 @@ extension FolderWalker {
                 pending.append((child, relative.isEmpty ? name : relative + "/" + name))
             }
         }
+    }
+
+    /// The name of a `readdir` entry, its bytes up to the NUL.
+    ///
+    /// The kernel's records are only as long as their name (`d_reclen`), not the 256 bytes that
+    /// `struct dirent` declares: copying the whole `d_name` field (`entry.pointee.d_name`) reads
+    /// past a short record, and faults when that record ends the mapped part of the buffer.
+    static func entryName(_ entry: UnsafePointer<dirent>) -> [UInt8] {
+        let name = UnsafeRawPointer(entry).advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+            .assumingMemoryBound(to: CChar.self)
+        return Array(UnsafeRawBufferPointer(start: name, count: strlen(name)))
     }
 
     /// The directories beneath (and including) `absolutePath`, relative to it ("" for itself),

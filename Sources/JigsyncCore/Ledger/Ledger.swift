@@ -26,7 +26,7 @@ public final class Ledger: @unchecked Sendable {
     private let connection: SQLiteConnection
     private let queue = DispatchQueue(label: "jigsync-ledger")
     private let lock = NSLock()
-    private var pendingWrites: [FileRecord] = []
+    private var pendingWrites: [PendingWrite] = []
     /// Writes to the `actions` table, committed in the same transaction as `pendingWrites`.
     private var pendingActions: [ActionWrite] = []
     private var flushScheduled = false
@@ -298,29 +298,33 @@ public final class Ledger: @unchecked Sendable {
     // MARK: writes
 
     /// Queues a row to be written; rows queued together are committed in one transaction.
-    public func save(_ record: FileRecord) {
-        save([record])
+    /// - Parameter keepingRemoteState: for a planner's row: what the store holds (`uploaded_sha256`,
+    ///   its size, time and URL, `unconfirmed_send`) stays as the row says. Only the worker that
+    ///   talked to the store knows it; a plan read before that worker recorded its upload would
+    ///   otherwise forget the copy, and a later delete would leave it behind.
+    public func save(_ record: FileRecord, keepingRemoteState: Bool = false) {
+        save([record], keepingRemoteState: keepingRemoteState)
     }
 
-    public func save(_ records: [FileRecord]) {
-        save(records, actions: [])
+    public func save(_ records: [FileRecord], keepingRemoteState: Bool = false) {
+        save(records, keepingRemoteState: keepingRemoteState, actions: [])
     }
 
     /// Queues a row and the action its new state owes: both are committed in one transaction, so
     /// a crash can never leave a stored version without its due action.
     public func save(_ record: FileRecord, action: ActionRecord?) {
-        save([record], actions: action.map { [.due($0)] } ?? [])
+        save([record], keepingRemoteState: false, actions: action.map { [.due($0)] } ?? [])
     }
 
     /// Queues the outcome of an action run (written only if the row still names that version).
     func saveOutcome(_ action: ActionRecord) {
-        save([], actions: [.outcome(action)])
+        save([], keepingRemoteState: false, actions: [.outcome(action)])
     }
 
-    private func save(_ records: [FileRecord], actions: [ActionWrite]) {
+    private func save(_ records: [FileRecord], keepingRemoteState: Bool, actions: [ActionWrite]) {
         guard !records.isEmpty || !actions.isEmpty else { return }
         let schedule = lock.withLock {
-            pendingWrites.append(contentsOf: records)
+            pendingWrites.append(contentsOf: records.map { PendingWrite(record: $0, keepsRemoteState: keepingRemoteState) })
             pendingActions.append(contentsOf: actions)
             // While writes fail, the retry timer takes these along; no attempt per save.
             guard !retryScheduled else { return false }
@@ -447,10 +451,12 @@ public final class Ledger: @unchecked Sendable {
         do throws(LedgerError) {
             try Self.checkIdentity(path, identity)
             try connection.transaction { () throws(LedgerError) in
-                let statement = try connection.statement(LedgerSchema.upsert)
-                for record in batch {
+                let whole = try connection.statement(LedgerSchema.upsert)
+                let keepingRemote = try connection.statement(LedgerSchema.upsertKeepingRemoteState)
+                for write in batch {
+                    let statement = write.keepsRemoteState ? keepingRemote : whole
                     statement.reset()
-                    statement.bind(LedgerSchema.bindings(record))
+                    statement.bind(LedgerSchema.bindings(write.record))
                     try statement.step()
                 }
                 for write in actions {
@@ -500,15 +506,30 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// One queued row, and whether it leaves the row's remote state alone (a planner's write).
+    private struct PendingWrite {
+        var record: FileRecord
+        var keepsRemoteState: Bool
+    }
+
     /// The last row queued for each path, in the order of those last rows: writing them is the
-    /// same as writing all of them in order.
-    private static func newestPerPath(_ records: [FileRecord]) -> [FileRecord] {
-        var seen = Set<String>()
-        var kept: [FileRecord] = []
-        for record in records.reversed() where seen.insert(record.folder + "\u{0}" + record.path).inserted {
-            kept.append(record)
+    /// same as writing all of them in order (a last write that keeps the remote state takes it
+    /// from the write before it).
+    private static func newestPerPath(_ writes: [PendingWrite]) -> [PendingWrite] {
+        var newest: [String: (index: Int, write: PendingWrite)] = [:]
+        for (index, var write) in writes.enumerated() {
+            let path = write.record.folder + "\u{0}" + write.record.path
+            if write.keepsRemoteState, let before = newest[path]?.write {
+                write.record.remoteURL = before.record.remoteURL
+                write.record.uploadedSHA256 = before.record.uploadedSHA256
+                write.record.uploadedSize = before.record.uploadedSize
+                write.record.uploadedAt = before.record.uploadedAt
+                write.record.unconfirmedSend = before.record.unconfirmedSend
+                write.keepsRemoteState = before.keepsRemoteState
+            }
+            newest[path] = (index, write)
         }
-        return kept.reversed()
+        return newest.values.sorted { $0.index < $1.index }.map(\.write)
     }
 
     /// Throws unless `path` still names the file the ledger opened: a ledger deleted or replaced

@@ -142,6 +142,17 @@ enum LedgerSchema {
             unconfirmed_send = excluded.unconfirmed_send
         """
 
+    /// `upsert` for a planner's row: an existing row keeps what it says the store holds.
+    static let upsertKeepingRemoteState = """
+        INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+        ON CONFLICT (folder, path) DO UPDATE SET
+            key = excluded.key, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
+            inode = excluded.inode, device = excluded.device, sha256 = excluded.sha256,
+            content_type = excluded.content_type, state = excluded.state, last_error = excluded.last_error,
+            last_http_status = excluded.last_http_status, attempts = excluded.attempts,
+            next_attempt_at = excluded.next_attempt_at, examined_at_ns = excluded.examined_at_ns
+        """
+
     static func bindings(_ r: FileRecord) -> [SQLiteValue?] {
         [.text(r.folder), .text(r.path), .text(r.key), .integer(r.size), .integer(r.mtimeNanoseconds),
          .integer(r.ctimeNanoseconds), .integer(Int64(bitPattern: r.inode)), .integer(Int64(bitPattern: r.device)),

@@ -66,6 +66,11 @@ public final class Planner: @unchecked Sendable {
             for problem in plan.problems { logger.warning("\(problem)") }
             await apply(plan, spec: spec)
             return plan
+        } catch let error as FSError where !directory.isEmpty && (error.code == ENOENT || error.code == ENOTDIR) {
+            // The directory went (deleted, moved, replaced) between its event and its walk: a
+            // race of every busy folder, not a problem. Its own event says what became of its rows.
+            logger.debug("\(error.description.escapedForDisplay): gone before it was walked")
+            return nil
         } catch {
             logger.warning("\(spec.path)/\(directory): \(error)")
             return nil
@@ -122,14 +127,16 @@ public final class Planner: @unchecked Sendable {
                 owed.append(changed[index])
             }
         }
-        ledger.save(changed)
+        // A plan says what is on disk; what the store holds is the workers' to record (a row read
+        // before a transfer recorded its upload must not forget that copy).
+        ledger.save(changed, keepingRemoteState: true)
         let ledger = self.ledger
         for record in plan.due {
             if let held = await holdIfDamage(record) {
-                ledger.save(held)
+                ledger.save(held, keepingRemoteState: true)
                 continue
             }
-            _ = await scheduler.offer(record) { ledger.save($0) }
+            _ = await scheduler.offer(record) { ledger.save($0, keepingRemoteState: true) }
         }
         for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
     }

@@ -22,6 +22,16 @@ struct Uploader: Sendable {
 
     private func send(_ job: UploadScheduler.Job, folder: Folder) async {
         var record = job.record
+        // A job's row may be older than the ledger's (queued again after a transfer of the same
+        // path recorded its upload): what the store holds is the ledger's to say, or a delete
+        // that follows would think there is no copy to remove.
+        if let current = try? await engine.ledger.record(folder: record.folder, path: record.path) {
+            record.remoteURL = current.remoteURL
+            record.uploadedSHA256 = current.uploadedSHA256
+            record.uploadedSize = current.uploadedSize
+            record.uploadedAt = current.uploadedAt
+            record.unconfirmedSend = current.unconfirmedSend
+        }
         let fullPath = folder.fullPath(record.path)
         let examinedAt = Reconciler.wallNanoseconds()
         let relative = record.path

@@ -41,6 +41,34 @@ struct LedgerFailureTests {
         try await ledger.flush()
     }
 
+    @Test("a planner's row, planned before an upload was recorded, keeps what the row says the store holds (found by the chaos soak)")
+    func plannerKeepsRemoteState() async throws {
+        let directory = TemporaryDirectory.make(prefix: "ledger-remote")
+        let ledger = try Ledger(path: directory.appending(path: "ledger.db").path)
+        let planned = Self.row("a")          // read by a rescan while the file was new: no copy known
+        var uploaded = Self.row("a", .uploaded)
+        uploaded.uploadedSHA256 = "5ha"
+        uploaded.uploadedSize = 1
+        try await ledger.commit(uploaded)    // the worker records its upload
+        var gone = planned
+        gone.state = .deleted                // the rescan's plan, written after it: the file is gone
+        ledger.save(gone, keepingRemoteState: true)
+        try await ledger.flush()
+        let row = try #require(try await ledger.record(folder: "/f", path: "a"))
+        #expect(row.state == .deleted)
+        #expect(row.uploadedSHA256 == "5ha" && row.mayBeStored)
+
+        // Queued together while writes fail, the planner's last row still keeps the worker's copy.
+        var again = Self.row("b", .uploaded)
+        again.uploadedSHA256 = "b5ha"
+        ledger.save(again)
+        var planB = Self.row("b")
+        planB.state = .pending
+        ledger.save(planB, keepingRemoteState: true)
+        try await ledger.flush()
+        #expect(try await ledger.record(folder: "/f", path: "b")?.uploadedSHA256 == "b5ha")
+    }
+
     @Test("with the ledger's file system full, nothing is uploaded, status --check says why at once, and all resumes when space is back",
           .enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
     func fullFileSystem() async throws {

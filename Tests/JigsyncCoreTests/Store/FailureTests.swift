@@ -37,6 +37,19 @@ struct FailureTests {
         #expect(wait >= .zero && wait <= .seconds(2))
     }
 
+    @Test("--retry-after-rate 1: the 429 carries Retry-After: 1, which wins over the reset header; /_emulator/faults counts it")
+    func throttledWithRetryAfter() async throws {
+        let emulator = try EmulatorProcess(arguments: ["--throttle-rate", "1", "--retry-after-rate", "1"])
+        let client = FileStoreClient(configuration: emulator.storeConfiguration())
+        let file = try TestFiles.make(size: 1000, in: scratch)
+        let error = await #expect(throws: StoreError.self) {
+            try await client.upload(ReadableFile(path: file.path), options: .init(key: "x"))
+        }
+        #expect(error?.status == 429)
+        #expect(error?.retryAfter == .seconds(1))
+        #expect(try await emulator.injectedFaults() == ["429_retry_after": 1])
+    }
+
     @Test("the emulator's rate limit answers 429 past N requests per second")
     func rateLimit() async throws {
         let emulator = try EmulatorProcess(arguments: ["--rate-limit", "3"])

@@ -83,6 +83,12 @@ final class EmulatorProcess: @unchecked Sendable {   // set up in init, then onl
         return try JSONDecoder().decode(Listing.self, from: data).files
     }
 
+    /// The faults injected so far, by kind (`GET /_emulator/faults`).
+    func injectedFaults() async throws -> [String: Int] {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: baseURL + "/_emulator/faults")!)
+        return try JSONDecoder().decode([String: Int].self, from: data)
+    }
+
     /// The environment a jigsync process or an SDK needs to reach this emulator.
     var clientEnvironment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
