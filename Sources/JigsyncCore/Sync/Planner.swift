@@ -120,6 +120,14 @@ public final class Planner: @unchecked Sendable {
         var changed = plan.changedRecords
         var owed: [FileRecord] = []
         if deletes.deletesRemote(spec.id) {
+            // The plan's rows may predate an upload recorded since: whether a copy may be stored
+            // is the ledger's to say now.
+            for index in changed.indices where changed[index].state == .deleted && !changed[index].mayBeStored {
+                if let current = try? await ledger.record(folder: changed[index].folder, path: changed[index].path), current.mayBeStored {
+                    changed[index].uploadedSHA256 = current.uploadedSHA256
+                    changed[index].unconfirmedSend = current.unconfirmedSend
+                }
+            }
             for index in changed.indices where changed[index].state == .deleted
                 && changed[index].mayBeStored {
                 changed[index].state = .deleting
