@@ -11,8 +11,8 @@ import Glibc
 /// thread (for at most `readTimeout`), never the others. A client that sends garbage or too much is
 /// answered with an error; past `maxClients` at once, a client is told the daemon is busy.
 ///
-/// `@unchecked Sendable`: the descriptors are immutable; `clients` is guarded by `lock`;
-/// `stopping` and `acceptEnded` are thread-safe; `handler` is called from the client threads.
+/// `@unchecked Sendable`: `clients` is guarded by `lock`; the accept loop is thread-safe;
+/// `handler` is called from the client threads.
 public final class ControlServer: @unchecked Sendable {
     public typealias Handler = @Sendable (ControlRequest) async -> ControlResponse
 
@@ -24,16 +24,12 @@ public final class ControlServer: @unchecked Sendable {
     static let maxClients = 32
 
     public let path: String
-    private let listener: Int32
-    private let wakeFD: Int32
+    private let loop: AcceptLoop
     private let handler: Handler
     /// What `events` streams; nil: the command is refused.
     private let events: EventHub?
-    private let stopping = ManagedAtomicFlag()
     private let lock = NSLock()
     private var clients = 0
-    /// Opens when the accept thread has ended.
-    private let acceptEnded = Latch()
 
     /// `$RUNTIME_DIRECTORY/control.sock` under systemd, else beside the ledger.
     public static func defaultPath(ledger: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -69,66 +65,39 @@ public final class ControlServer: @unchecked Sendable {
             close(fd)
             throw WatchError(path: path, reason: "cannot listen: \(reason)")
         }
-        listener = fd
-        wakeFD = jigsync_eventfd()
-    }
-
-    deinit {
-        close(listener)
-        close(wakeFD)
+        loop = AcceptLoop(listener: fd)
     }
 
     public func start() {
-        // The thread holds the server only while it runs.
-        let thread = Thread { [self] in
-            run()
-            acceptEnded.open()
-        }
-        thread.name = "jigsync-control"
-        thread.start()
+        loop.start(name: "jigsync-control") { [self] client in admit(client) }
     }
 
     /// Stops accepting, waits for the accept thread to end, and removes the socket file. Clients
     /// being served finish on their own threads.
     public func stop() async {
-        stopping.set()
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-        await acceptEnded.wait()
+        await loop.stop()
         unlink(path)
     }
 
-    private func run() {
-        while !stopping.isSet {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            let ready = poll(&fds, 2, -1)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return   // EBADF/EFAULT/ENOMEM: the socket is unusable; status falls back to the ledger
-            }
-            if stopping.isSet { return }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { continue }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            let admitted = lock.withLock { () -> Bool in
-                guard clients < Self.maxClients else { return false }
-                clients += 1
-                return true
-            }
-            guard admitted else {
-                reply(client, .refused("the daemon is busy with \(Self.maxClients) other control clients; try again"))
-                close(client)
-                continue
-            }
-            let thread = Thread { [self] in
-                serve(client)
-                close(client)
-                lock.withLock { clients -= 1 }
-            }
-            thread.name = "jigsync-control-client"
-            thread.start()
+    /// On the accept thread: a thread for the client, unless `maxClients` are being served.
+    private func admit(_ client: Int32) {
+        let admitted = lock.withLock { () -> Bool in
+            guard clients < Self.maxClients else { return false }
+            clients += 1
+            return true
         }
+        guard admitted else {
+            reply(client, .refused("the daemon is busy with \(Self.maxClients) other control clients; try again"))
+            close(client)
+            return
+        }
+        let thread = Thread { [self] in
+            serve(client)
+            close(client)
+            lock.withLock { clients -= 1 }
+        }
+        thread.name = "jigsync-control-client"
+        thread.start()
     }
 
     private func serve(_ client: Int32) {

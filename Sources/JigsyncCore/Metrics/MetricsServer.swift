@@ -12,8 +12,7 @@ import Prometheus
 /// renders, `refresh` (run on this thread; it may block it, never the cooperative pool) updates
 /// the gauges that describe state, so the data path never keeps them.
 ///
-/// `@unchecked Sendable`: the descriptors and the registry are immutable (the registry is
-/// thread-safe); `stopping` is atomic.
+/// `@unchecked Sendable`: the registry is immutable and thread-safe; so is the accept loop.
 public final class MetricsServer: @unchecked Sendable {
     /// How long a client may take to send its request.
     static let readTimeout: Duration = .seconds(2)
@@ -23,12 +22,9 @@ public final class MetricsServer: @unchecked Sendable {
     /// The address and port it listens on (the port the kernel chose, for port 0).
     public let address: String
     public let port: Int
-    private let listener: Int32
-    private let wakeFD: Int32
+    private let loop: AcceptLoop
     private let registry: PrometheusCollectorRegistry
     private let refresh: @Sendable () -> Void
-    private let stopping = ManagedAtomicFlag()
-    private let ended = Latch()
 
     /// Parses `IPV4:PORT` (`127.0.0.1:9464`, or `localhost:9464`).
     public static func parse(_ listen: String) -> (address: String, port: Int)? {
@@ -70,45 +66,19 @@ public final class MetricsServer: @unchecked Sendable {
         }
         self.address = host
         self.port = Int(UInt16(bigEndian: actual.sin_port))
-        listener = fd
-        wakeFD = jigsync_eventfd()
+        loop = AcceptLoop(listener: fd)
     }
 
-    deinit {
-        close(listener)
-        close(wakeFD)
-    }
-
+    /// Serves scrapes, one at a time, on the accept thread.
     public func start() {
-        let thread = Thread { [self] in
-            run()
-            ended.open()
-        }
-        thread.name = "jigsync-metrics"
-        thread.start()
-    }
-
-    public func stop() async {
-        stopping.set()
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
-        await ended.wait()
-    }
-
-    private func run() {
-        while !stopping.isSet {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 2, -1) < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            if stopping.isSet { return }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
-            let client = accept(listener, nil, nil)
-            guard client >= 0 else { continue }
+        loop.start(name: "jigsync-metrics") { [self] client in
             serve(client)
             close(client)
         }
+    }
+
+    public func stop() async {
+        await loop.stop()
     }
 
     private func serve(_ client: Int32) {
