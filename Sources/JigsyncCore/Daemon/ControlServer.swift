@@ -231,19 +231,12 @@ public final class ControlServer: @unchecked Sendable {
     /// the daemon closes the stream (or `onLine` returns false). Without `follow`, `timeout` bounds
     /// the wait; a follow waits as long as the daemon runs.
     public static func events(_ path: String, follow: Bool, timeout: Duration = .seconds(10), onLine: (Data) -> Bool) -> AskError? {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .notListening(String(cString: strerror(errno))) }
+        let fd: Int32
+        switch connection(to: path, timeout: timeout) {
+        case .success(let socket): fd = socket
+        case .failure(let error): return error
+        }
         defer { close(fd) }
-        setTimeouts(fd, timeout)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else { return .notListening(String(cString: strerror(errno))) }
         guard var data = try? JSONEncoder().encode(ControlRequest(.events, follow: follow)) else { return .garbled }
         data.append(UInt8(ascii: "\n"))
         guard data.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == data.count else {
@@ -266,12 +259,12 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    /// Sends one request to the daemon listening at `path` and waits up to `timeout` for its answer.
-    /// (`connect` on a Unix socket whose backlog is full waits, bounded by the send timeout.)
-    public static func ask(_ path: String, _ request: ControlRequest, timeout: Duration = .seconds(10)) -> Result<ControlResponse, AskError> {
+    /// A socket connected to the daemon listening at `path`, with `timeout` on its reads and
+    /// writes (`connect` on a Unix socket whose backlog is full waits, bounded by the send
+    /// timeout); the caller closes it.
+    private static func connection(to path: String, timeout: Duration) -> Result<Int32, AskError> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(.notListening(String(cString: strerror(errno)))) }
-        defer { close(fd) }
         setTimeouts(fd, timeout)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -282,8 +275,21 @@ public final class ControlServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard connected == 0 else {
-            return errno == EAGAIN || errno == EINPROGRESS ? .failure(.noAnswer(timeout)) : .failure(.notListening(String(cString: strerror(errno))))
+            let failure: AskError = errno == EAGAIN || errno == EINPROGRESS ? .noAnswer(timeout) : .notListening(String(cString: strerror(errno)))
+            close(fd)
+            return .failure(failure)
         }
+        return .success(fd)
+    }
+
+    /// Sends one request to the daemon listening at `path` and waits up to `timeout` for its answer.
+    public static func ask(_ path: String, _ request: ControlRequest, timeout: Duration = .seconds(10)) -> Result<ControlResponse, AskError> {
+        let fd: Int32
+        switch connection(to: path, timeout: timeout) {
+        case .success(let socket): fd = socket
+        case .failure(let error): return .failure(error)
+        }
+        defer { close(fd) }
         guard var data = try? JSONEncoder().encode(request) else { return .failure(.garbled) }
         data.append(UInt8(ascii: "\n"))
         guard data.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == data.count else {
