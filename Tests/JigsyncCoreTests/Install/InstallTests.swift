@@ -20,7 +20,7 @@ struct InstallTests {
         #expect(unit.contains("ExecStart=/usr/local/bin/jigsync run --config ${CONFIGURATION_DIRECTORY}/config.yaml"))
         #expect(FileManager.default.isExecutableFile(atPath: destination.appending(path: "usr/local/bin/jigsync").path))
         let manual = try String(contentsOf: destination.appending(path: "usr/local/share/man/man1/jigsync.1"), encoding: .utf8)
-        let commands = ["run", "sync", "status", "key", "url", "retry", "check", "pause", "resume", "reload", "versions", "restore", "put", "get", "delete"]
+        let commands = ["run", "sync", "status", "key", "url", "retry", "check", "pause", "resume", "reload", "versions", "restore", "events", "put", "get", "delete"]
         for command in commands {
             #expect(manual.contains(".SS \"jigsync \(command)\""), "\(command)")
         }

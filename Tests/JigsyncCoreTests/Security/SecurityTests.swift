@@ -155,8 +155,10 @@ struct SecurityTests {
         #expect(swaps > 100)
         #expect(rename(holder, d) == 0)   // the real directory ends under its new name
         try h.write("marker.txt", "after the race")
-        try await h.waitStored("marker.txt", "after the race")
-        for i in 0..<20 { try await h.waitStored("d/sub\(i)/inside\(i).txt", "inside \(i)") }
+        // The race can overflow the kernel's queue again and again; the daemon then rescans at a
+        // backoff that grows to 60 s, so what was lost in the storm may wait that long.
+        try await h.waitStored("marker.txt", "after the race", timeout: .seconds(90))
+        for i in 0..<20 { try await h.waitStored("d/sub\(i)/inside\(i).txt", "inside \(i)", timeout: .seconds(90)) }
 
         let pid = try #require(h.process).processIdentifier
         var outsideInodes = Set<UInt64>()
