@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import JigsyncCore
 
-/// Looks up the ledger row of a file on disk; exits 1 with the reason when it has none or was never uploaded.
-func uploadedRecord(_ path: String, ledger: LedgerOption) throws -> FileRecord {
+/// The ledger and the row of a file on disk; exits 2 when the ledger cannot be read, 1 with the
+/// reason when the file has no row.
+func ledgerRecord(_ path: String, ledger: LedgerOption) throws -> (LedgerReader, FileRecord) {
     let reader: LedgerReader
     do { reader = try LedgerReader(path: ledger.path) } catch {
         FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
@@ -13,6 +14,12 @@ func uploadedRecord(_ path: String, ledger: LedgerOption) throws -> FileRecord {
         FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger (not in a synced folder, or not synced yet)\n".utf8))
         throw ExitCode(1)
     }
+    return (reader, record)
+}
+
+/// Looks up the ledger row of a file on disk; exits 1 with the reason when it has none or was never uploaded.
+func uploadedRecord(_ path: String, ledger: LedgerOption) throws -> FileRecord {
+    let (_, record) = try ledgerRecord(path, ledger: ledger)
     guard record.uploadedSHA256 != nil else {
         FileHandle.standardError.write(Data("jigsync: \(path): not uploaded yet (\(record.state.rawValue)\(record.lastError.map { ": \($0)" } ?? ""))\n".utf8))
         throw ExitCode(1)

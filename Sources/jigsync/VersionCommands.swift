@@ -5,15 +5,7 @@ import JigsyncCore
 /// The stored versions of a file on disk (in a folder with `versions: N`), newest first, from the
 /// ledger; exits 1 when it has none.
 func storedVersions(_ path: String, ledger: LedgerOption) throws -> [StoredVersion] {
-    let reader: LedgerReader
-    do { reader = try LedgerReader(path: ledger.path) } catch {
-        FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
-        throw ExitCode(2)
-    }
-    guard let record = try reader.record(atAbsolutePath: resolvedPath(path)) else {
-        FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger (not in a synced folder, or not synced yet)\n".utf8))
-        throw ExitCode(1)
-    }
+    let (reader, record) = try ledgerRecord(path, ledger: ledger)
     let versions = try reader.versions(folder: record.folder, path: record.path)
     guard !versions.isEmpty else {
         FileHandle.standardError.write(Data("jigsync: \(path): no stored versions (its folder keeps none: set `versions: N`)\n".utf8))

@@ -129,29 +129,29 @@ enum LedgerSchema {
     /// The versions of one file, newest first.
     static let versionsOfPath = "SELECT \(versionColumns) FROM versions WHERE folder = ? AND path = ? ORDER BY stored_at_ms DESC, key DESC"
 
-    static let upsert = """
+    private static let insertFiles = """
         INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT (folder, path) DO UPDATE SET
-            key = excluded.key, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
-            inode = excluded.inode, device = excluded.device, sha256 = excluded.sha256,
-            content_type = excluded.content_type, state = excluded.state, last_error = excluded.last_error,
-            last_http_status = excluded.last_http_status, attempts = excluded.attempts,
-            next_attempt_at = excluded.next_attempt_at, remote_url = excluded.remote_url,
-            uploaded_sha256 = excluded.uploaded_sha256, uploaded_size = excluded.uploaded_size,
-            uploaded_at = excluded.uploaded_at, examined_at_ns = excluded.examined_at_ns,
-            unconfirmed_send = excluded.unconfirmed_send
         """
-
-    /// `upsert` for a planner's row: an existing row keeps what it says the store holds.
-    static let upsertKeepingRemoteState = """
-        INSERT INTO files (\(columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-        ON CONFLICT (folder, path) DO UPDATE SET
+    /// What the file system showed: a plan's to write.
+    private static let localAssignments = """
             key = excluded.key, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
             inode = excluded.inode, device = excluded.device, sha256 = excluded.sha256,
             content_type = excluded.content_type, state = excluded.state, last_error = excluded.last_error,
             last_http_status = excluded.last_http_status, attempts = excluded.attempts,
             next_attempt_at = excluded.next_attempt_at, examined_at_ns = excluded.examined_at_ns
         """
+    /// What the store holds: only a worker that talked to it writes these.
+    private static let remoteAssignments = """
+            remote_url = excluded.remote_url, uploaded_sha256 = excluded.uploaded_sha256,
+            uploaded_size = excluded.uploaded_size, uploaded_at = excluded.uploaded_at,
+            unconfirmed_send = excluded.unconfirmed_send
+        """
+
+    static let upsert = insertFiles + "\n" + localAssignments + ",\n" + remoteAssignments
+
+    /// `upsert` for a planner's row: an existing row keeps what it says the store holds.
+    static let upsertKeepingRemoteState = insertFiles + "\n" + localAssignments
 
     static func bindings(_ r: FileRecord) -> [SQLiteValue?] {
         [.text(r.folder), .text(r.path), .text(r.key), .integer(r.size), .integer(r.mtimeNanoseconds),
