@@ -1,8 +1,8 @@
 """A peer of `jigsync run` as a Python user would write it: watchdog's observer (inotify) and the
 official SDK (jigsawstack==0.4.6), four uploads in flight like jigsync's default workers.
 
-Each file closed after writing, moved in, or found in a new directory, is read and uploaded with key = its path relative to
-FOLDER, overwrite on. Failures are printed and left behind.
+Each file closed after writing, moved in, or found in a new directory, is read and uploaded with
+key = its path relative to FOLDER, overwrite on. Failures are printed and left behind.
 Usage: python watchdog_sdk.py FOLDER   (environment: JIGSAWSTACK_API_URL, JIGSAWSTACK_API_KEY)
 """
 import os
