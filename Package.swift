@@ -33,6 +33,9 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .target(name: "CSys"),
+        // The jigsync executable's executor for Swift concurrency (threads of its own, not
+        // libdispatch's); only its main installs it.
+        .target(name: "CExecutor"),
         .target(
             name: "JigsyncCore",
             dependencies: [
@@ -51,6 +54,7 @@ let package = Package(
         .executableTarget(
             name: "jigsync",
             dependencies: [
+                "CExecutor",
                 "JigsyncCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -40,6 +40,29 @@ long long jigsync_fs_type(int fd) {
 
 int jigsync_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
+static volatile int relayFD = -1;
+
+static void relaySignal(int signo) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signo;
+    (void)!write(relayFD, &byte, 1);
+    errno = saved;
+}
+
+int jigsync_relay_signals(int fd, const int *signals, int count) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return errno;
+    relayFD = fd;
+    struct sigaction action = {0};
+    action.sa_handler = relaySignal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (int index = 0; index < count; index++) {
+        if (sigaction(signals[index], &action, NULL) < 0) return errno;
+    }
+    return 0;
+}
+
 int jigsync_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int jigsync_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[], const char *cwd,

@@ -2,8 +2,7 @@ import ArgumentParser
 import Foundation
 import JigsyncCore
 
-/// `jigsync`: keeps folders synced to JigsawStack File Storage.
-@main
+/// `jigsync`: keeps folders synced to JigsawStack File Storage. (`main.swift` starts it.)
 struct JigsyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jigsync",

@@ -109,13 +109,23 @@ struct RunCommand: AsyncParsableCommand {
         let daemon = Daemon(settings: settings, ledger: ledger, client: client, logger: logger)
         var groupLogger = logger
         groupLogger.logLevel = .warning   // the service group's own lifecycle chatter
-        // SIGHUP re-reads the configuration file, like `jigsync reload`.
-        signal(SIGHUP, SIG_IGN)
-        let hangups = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        hangups.setEventHandler { daemon.requestReload() }
-        hangups.resume()
-        defer { hangups.cancel() }
-        let group = ServiceGroup(configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: groupLogger))
+        // No signals for the service group (its UnixSignals are Dispatch signal sources, whose
+        // handlers run on libdispatch's queues and arm its 1 s worker-pool monitor): the relay's
+        // thread turns SIGTERM and SIGINT into the group's graceful shutdown, and SIGHUP into a
+        // reload, which re-reads the configuration file like `jigsync reload`.
+        let group = ServiceGroup(configuration: .init(services: [daemon], logger: groupLogger))
+        do {
+            _ = try SignalRelay([SIGTERM, SIGINT, SIGHUP]) { signal in
+                if signal == SIGHUP {
+                    daemon.requestReload()
+                } else {
+                    Task { await group.triggerGracefulShutdown() }
+                }
+            }
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
         do {
             try await group.run()
         } catch {

@@ -37,4 +37,10 @@ int jigsync_pidfd_open(pid_t pid);
 
 /* O_PATH, which Glibc's Swift overlay does not export. */
 int jigsync_o_path(void);
+
+/* Installs, for each of the count signals, a handler (SA_RESTART) that writes the signal's number
+   as one byte to fd (a pipe's write end; non-blocking, so a full pipe drops the byte rather than
+   stalling the thread it interrupted) and leaves errno as it was. A thread reading the pipe then
+   handles the signal outside the handler. Returns 0, or an errno value. */
+int jigsync_relay_signals(int fd, const int *signals, int count);
 #endif

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Glibc
 
@@ -24,7 +23,7 @@ public final class Ledger: @unchecked Sendable {
 
     private let ownership: LedgerLock
     private let connection: SQLiteConnection
-    private let queue = DispatchQueue(label: "jigsync-ledger")
+    private let queue = WorkThreads(name: "jigsync-ledger", maximumThreads: 1)
     private let lock = NSLock()
     private var pendingWrites: [PendingWrite] = []
     /// Writes to the `actions` table, committed in the same transaction as `pendingWrites`.
@@ -549,8 +548,7 @@ public final class Ledger: @unchecked Sendable {
             }
             if let state { observer?(state) }
             if let delay {
-                queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay.components.seconds * 1_000_000_000
-                                                                     + delay.components.attoseconds / 1_000_000_000))) {
+                queue.async(after: delay) {
                     self.lock.withLock { self.retryScheduled = false }
                     self.flushPending()
                 }
