@@ -83,13 +83,16 @@ public struct Reconciler: Sendable {
                 pending += listing.subdirectories
             }
             var plan = Plan()
-            for (listing, var rows) in zip(listings, try await known.rows(inDirectories: listings.map(\.prefix))) {
-                for entry in listing.entries {
+            // Indexed, not zipped: a row matched is removed from the array's own dictionary
+            // (a `var` copy of it would copy the whole table first).
+            var rows = try await known.rows(inDirectories: listings.map(\.prefix))
+            for index in listings.indices {
+                for entry in listings[index].entries {
                     plan.examined += 1
-                    try await classify(entry, known: rows.removeValue(forKey: PathBytes(entry.relativePath)), folder: folder, into: &plan)
+                    try await classify(entry, known: rows[index].removeValue(forKey: PathBytes(entry.relativePath)), folder: folder, into: &plan)
                 }
                 let now = Self.wallNanoseconds()
-                for record in rows.values where record.state != .deleted { plan.gone(record, at: now) }
+                for record in rows[index].values where record.state != .deleted { plan.gone(record, at: now) }
             }
             totals.examined += plan.examined
             totals.unchanged += plan.unchanged
