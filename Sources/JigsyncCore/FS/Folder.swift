@@ -180,7 +180,13 @@ public final class Folder: @unchecked Sendable {   // immutable after init: a de
     /// A descriptor of the directory `relativePath` beneath the folder ("" for the root), for a walk.
     func openDirectory(_ relativePath: String) throws(FSError) -> Int32 {
         if relativePath.isEmpty { return try duplicateDescriptor() }
-        return try openBeneath(relativePath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        do {
+            return try openBeneath(relativePath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        } catch where error.code == ENAMETOOLONG {
+            // Deeper than PATH_MAX: a walk lists it still, reached a name at a time as from its
+            // parent (its files are then refused by name, with a reason in their rows).
+            return try openByComponents(relativePath, flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
     }
 
     /// A new descriptor of the root, for a walk. Opened anew through ".", not `dup`ed: a

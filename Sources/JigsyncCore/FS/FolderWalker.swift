@@ -10,6 +10,16 @@ public struct WalkEntry: Sendable {
     public var skipReason: String?
 }
 
+/// What one directory holds: its entries (files, links, anything not walked into) and the
+/// directories beneath it to list next.
+public struct DirectoryListing: Sendable {
+    /// The directory, as the prefix of its entries' paths: "" for the root, else "a/b/".
+    public var prefix: String
+    public var entries: [WalkEntry] = []
+    /// The directories in it on the folder's file system, relative to the folder ("a/b/c").
+    public var subdirectories: [String] = []
+}
+
 /// Walks a folder through directory descriptors: symlinks are reported, never followed; other
 /// file systems are not entered; unreadable directories are reported and passed over.
 public enum FolderWalker {
@@ -18,50 +28,77 @@ public enum FolderWalker {
     /// - Parameter directory: where to start, relative to the folder ("" for the whole folder).
     public static func walk(_ folder: Folder, under directory: String = "", problems: (FSError) -> Void = { _ in }) throws(FSError) -> [WalkEntry] {
         var entries: [WalkEntry] = []
-        var pending: [(fd: Int32, prefix: String)] = [(try folder.openDirectory(directory), directory.isEmpty ? "" : directory + "/")]
-        while let (dirfd, prefix) = pending.popLast() {
-            guard let dir = fdopendir(dirfd) else {
-                problems(FSError(path: folder.fullPath(prefix), errno: errno, operation: "opendir"))
-                close(dirfd)
-                continue
-            }
-            defer { closedir(dir) }   // closes dirfd too
-            while let entry = readdir(dir) {
-                let rawName = entryName(entry)
-                if rawName == [46] || rawName == [46, 46] { continue }   // "." and ".."
-                var s = stat()
-                guard fstatat(dirfd, rawName.map { CChar(bitPattern: $0) } + [0], &s, AT_SYMLINK_NOFOLLOW) == 0 else {
-                    continue   // vanished between readdir and stat
-                }
-                let stat = FileStat(s)
-                guard let name = String(validating: rawName, as: UTF8.self) else {
-                    let shown = prefix + String(decoding: rawName, as: UTF8.self)
-                    entries.append(WalkEntry(relativePath: shown, stat: stat, skipReason: "name is not valid UTF-8"))
-                    continue
-                }
-                let relative = prefix + name
-                switch stat.kind {
-                case .directory:
-                    guard stat.device == folder.device else {
-                        entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is on another file system (not crossed)"))
-                        continue
-                    }
-                    let child = FSCall.retryingEINTR { openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-                    if child >= 0 {
-                        pending.append((child, relative + "/"))
-                    } else {
-                        problems(FSError(path: folder.fullPath(relative), errno: errno, operation: "open directory"))
-                    }
-                case .regular:
-                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: nil))
-                case .symlink:
-                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a symbolic link (links are never followed)"))
-                default:
-                    entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a \(stat.kind.rawValue), not a regular file"))
-                }
-            }
+        var pending = [directory]
+        var top = true
+        while let next = pending.popLast() {
+            guard let listing = try list(folder, directory: next, isTop: top, problems: problems) else { continue }
+            top = false
+            entries += listing.entries
+            pending += listing.subdirectories
         }
         return entries
+    }
+
+    /// One directory of a walk: `directory` (relative to the folder, "" for the root) opened
+    /// beneath the folder's root (`openat2`: no symlink in any component, no other file system),
+    /// then listed with one `fstatat` per entry.
+    ///
+    /// A walk lists one directory at a time and holds nothing open between two: what it keeps is
+    /// the names of the directories still to list, never a folder's entries.
+    /// - Parameter isTop: the directory the walk started from: failing to open it throws (the
+    ///   caller asked for it). Any other directory that vanished since its parent was listed (or
+    ///   became something else) is a race of a busy folder: nil, and not a problem; one that
+    ///   cannot be opened or read is reported to `problems` and is nil.
+    public static func list(_ folder: Folder, directory: String, isTop: Bool = true,
+                            problems: (FSError) -> Void = { _ in }) throws(FSError) -> DirectoryListing? {
+        let prefix = directory.isEmpty ? "" : directory + "/"
+        let dirfd: Int32
+        do {
+            dirfd = try folder.openDirectory(directory)
+        } catch {
+            if isTop { throw error }
+            if error.code != ENOENT && error.code != ENOTDIR { problems(error) }
+            return nil
+        }
+        guard let dir = fdopendir(dirfd) else {
+            let error = FSError(path: folder.fullPath(prefix), errno: errno, operation: "opendir")
+            close(dirfd)
+            if isTop { throw error }
+            problems(error)
+            return nil
+        }
+        defer { closedir(dir) }   // closes dirfd too
+        var listing = DirectoryListing(prefix: prefix)
+        while let entry = readdir(dir) {
+            let rawName = entryName(entry)
+            if rawName == [46] || rawName == [46, 46] { continue }   // "." and ".."
+            var s = stat()
+            guard fstatat(dirfd, rawName.map { CChar(bitPattern: $0) } + [0], &s, AT_SYMLINK_NOFOLLOW) == 0 else {
+                continue   // vanished between readdir and stat
+            }
+            let stat = FileStat(s)
+            guard let name = String(validating: rawName, as: UTF8.self) else {
+                let shown = prefix + String(decoding: rawName, as: UTF8.self)
+                listing.entries.append(WalkEntry(relativePath: shown, stat: stat, skipReason: "name is not valid UTF-8"))
+                continue
+            }
+            let relative = prefix + name
+            switch stat.kind {
+            case .directory:
+                guard stat.device == folder.device else {
+                    listing.entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is on another file system (not crossed)"))
+                    continue
+                }
+                listing.subdirectories.append(relative)
+            case .regular:
+                listing.entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: nil))
+            case .symlink:
+                listing.entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a symbolic link (links are never followed)"))
+            default:
+                listing.entries.append(WalkEntry(relativePath: relative, stat: stat, skipReason: "is a \(stat.kind.rawValue), not a regular file"))
+            }
+        }
+        return listing
     }
 }
 

@@ -141,22 +141,6 @@ public final class Ledger: @unchecked Sendable {
 
     // MARK: reads
 
-    /// Every row of `folder`, by relative path (its bytes: SQLite keeps NFC and NFD names apart, so must the map).
-    public func records(folder: String) async throws(LedgerError) -> [PathBytes: FileRecord] {
-        try await onQueue { () throws(LedgerError) in
-            self.flushPending()
-            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ?")
-            defer { statement.reset() }
-            statement.bind([.text(folder)])
-            var rows: [PathBytes: FileRecord] = [:]
-            while try statement.step() {
-                let record = LedgerSchema.record(from: statement)
-                rows[PathBytes(record.path)] = record
-            }
-            return rows
-        }
-    }
-
     /// The row of one path, if any (queued writes first, so a row saved a moment ago is seen).
     public func record(folder: String, path: String) async throws(LedgerError) -> FileRecord? {
         try await onQueue { () throws(LedgerError) in
@@ -198,22 +182,43 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
-    /// The rows of `folder` at or beneath the relative directory `directory` ("" for all).
-    public func records(folder: String, under directory: String) async throws(LedgerError) -> [PathBytes: FileRecord] {
-        guard !directory.isEmpty else { return try await records(folder: folder) }
-        return try await onQueue { () throws(LedgerError) in
+    /// For each directory of `folder` in `prefixes` ("" for the root, else "a/b/"), the rows of
+    /// the files directly in it: one indexed query per directory (`files_by_directory`), all in
+    /// one trip to the ledger's queue, so a reconcile holds the rows of the directories it is
+    /// comparing and never a folder's.
+    public func records(folder: String, inDirectories prefixes: [String]) async throws(LedgerError) -> [[PathBytes: FileRecord]] {
+        try await onQueue { () throws(LedgerError) in
             self.flushPending()
-            // A range on the unique (folder, path) index: "dir/" ≤ path < "dir0" ("0" follows "/").
             let statement = try self.connection.statement(
-                "SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND ((path >= ? AND path < ?) OR path = ?)")
+                "SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND \(LedgerSchema.directoryOfPath) = ?")
             defer { statement.reset() }
-            statement.bind([.text(folder), .text(directory + "/"), .text(directory + "0"), .text(directory)])
-            var rows: [PathBytes: FileRecord] = [:]
-            while try statement.step() {
-                let record = LedgerSchema.record(from: statement)
-                rows[PathBytes(record.path)] = record
+            var result: [[PathBytes: FileRecord]] = []
+            result.reserveCapacity(prefixes.count)
+            for prefix in prefixes {
+                statement.reset()
+                statement.bind([.text(folder), .text(prefix)])
+                var rows: [PathBytes: FileRecord] = [:]
+                while try statement.step() {
+                    let record = LedgerSchema.record(from: statement)
+                    rows[PathBytes(record.path)] = record
+                }
+                result.append(rows)
             }
-            return rows
+            return result
+        }
+    }
+
+    /// The directories of `folder` at or beneath `prefix` ("" for all, else "a/b/") that hold
+    /// rows of files not `deleted`, as prefixes: after a walk, those it did not list are gone.
+    public func directoriesWithLiveRows(folder: String, under prefix: String) async throws(LedgerError) -> [String] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement(LedgerSchema.liveDirectories(under: prefix))
+            defer { statement.reset() }
+            statement.bind(LedgerSchema.liveDirectoriesBindings(folder: folder, under: prefix))
+            var directories: [String] = []
+            while try statement.step() { directories.append(statement.text(0) ?? "") }
+            return directories
         }
     }
 

@@ -127,14 +127,62 @@ public final class LedgerReader {
         return nil
     }
 
+    /// For each directory of `folder` in `prefixes` ("" for the root, else "a/b/"), the rows of
+    /// the files directly in it. A ledger older than schema 6 has no index by directory: the
+    /// directory's range of the `(folder, path)` index is read and filtered instead.
+    public func records(folder: String, inDirectories prefixes: [String]) throws(LedgerError) -> [[PathBytes: FileRecord]] {
+        var result: [[PathBytes: FileRecord]] = []
+        for prefix in prefixes {
+            let statement: SQLiteStatement
+            if version >= 6 {
+                statement = try connection.statement("SELECT \(columns) FROM files WHERE folder = ? AND \(LedgerSchema.directoryOfPath) = ?")
+                statement.bind([.text(folder), .text(prefix)])
+            } else if prefix.isEmpty {
+                statement = try connection.statement("SELECT \(columns) FROM files WHERE folder = ? AND instr(path, '/') = 0")
+                statement.bind([.text(folder)])
+            } else {
+                statement = try connection.statement(
+                    "SELECT \(columns) FROM files WHERE folder = ? AND path >= ? AND path < ? AND \(LedgerSchema.directoryOfPath) = ?")
+                statement.bind([.text(folder), .text(prefix), .text(String(prefix.dropLast()) + "0"), .text(prefix)])
+            }
+            defer { statement.reset() }
+            var rows: [PathBytes: FileRecord] = [:]
+            while try statement.step() {
+                let record = LedgerSchema.record(from: statement)
+                rows[PathBytes(record.path)] = record
+            }
+            result.append(rows)
+        }
+        return result
+    }
+
+    /// The directories of `folder` at or beneath `prefix` holding rows not `deleted`, as prefixes.
+    public func directoriesWithLiveRows(folder: String, under prefix: String) throws(LedgerError) -> [String] {
+        let statement = try connection.statement(LedgerSchema.liveDirectories(under: prefix))
+        defer { statement.reset() }
+        statement.bind(LedgerSchema.liveDirectoriesBindings(folder: folder, under: prefix))
+        var directories: [String] = []
+        while try statement.step() { directories.append(statement.text(0) ?? "") }
+        return directories
+    }
+
+    /// The number of rows of `folder` whose content the store holds (the damage guard's base).
+    public func storedCount(folder: String) throws(LedgerError) -> Int {
+        let statement = try connection.statement("SELECT count(*) FROM files WHERE folder = ? AND uploaded_sha256 IS NOT NULL")
+        defer { statement.reset() }
+        statement.bind([.text(folder)])
+        return try statement.step() ? Int(statement.int64(0)) : 0
+    }
+
     /// Calls `body` with every row (in the given states, if any), a chunk per read transaction.
-    public func forEach(states: [FileState]? = nil, _ body: (FileRecord) throws -> Void) throws {
-        let filter = states.map { " AND state IN (" + $0.map { "'\($0.rawValue)'" }.joined(separator: ",") + ")" } ?? ""
+    public func forEach(states: [FileState]? = nil, folder: String? = nil, _ body: (FileRecord) throws -> Void) throws {
+        var filter = states.map { " AND state IN (" + $0.map { "'\($0.rawValue)'" }.joined(separator: ",") + ")" } ?? ""
+        if folder != nil { filter += " AND folder = ?" }
         let statement = try connection.statement("SELECT id, \(columns) FROM files WHERE id > ?\(filter) ORDER BY id LIMIT \(Self.chunkSize)")
         var lastID: Int64 = 0
         while true {
             statement.reset()
-            statement.bind([.integer(lastID)])
+            statement.bind([.integer(lastID)] + (folder.map { [.text($0)] } ?? []))
             var chunk: [FileRecord] = []
             while try statement.step() {
                 lastID = statement.int64(0)

@@ -45,50 +45,51 @@ public enum DryRun {
     public static func plan(_ specs: [FolderSpec], ledgerPath: String, maxSize: Int64, deleteByDefault: Bool,
                             damage settings: DamageGuardSettings) async throws -> Report {
         let reader = FileManager.default.fileExists(atPath: ledgerPath) ? try LedgerReader(path: ledgerPath) : nil
-        var known: [String: [PathBytes: FileRecord]] = [:]
-        try reader?.forEach { record in known[record.folder, default: [:]][PathBytes(record.path)] = record }
         let heldFolders = Set(try reader?.damageHolds().map(\.folder) ?? [])
         let damage = DamageGuard(settings: settings)
         var report = Report()
         for spec in specs {
             let folder = try await FSQueue.run { () throws(FSError) in try Folder(path: spec.path) }
-            let rows = known[spec.path] ?? [:]
-            let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(folder, known: rows)
-            report.unchanged += plan.unchanged
-            report.problems += plan.problems
             let full = { (record: FileRecord) in spec.path + "/" + record.path }
+            let deletes = spec.deletesRemote ?? deleteByDefault
             var touched = Set<PathBytes>()
             var overwrites = 0
-            for record in plan.due {
-                touched.insert(PathBytes(record.path))
-                let overwrite = DamageGuard.isOverwrite(record)
-                if overwrite { overwrites += 1 }
-                report.entries.append(Entry(action: overwrite ? .overwrite : .upload, path: full(record), key: record.key))
-            }
-            let deletes = spec.deletesRemote ?? deleteByDefault
-            for record in plan.changedRecords {
-                touched.insert(PathBytes(record.path))
-                switch record.state {
-                case .deleted where deletes && record.mayBeStored:
-                    report.entries.append(Entry(action: .deleteRemote, path: full(record), key: record.key))
-                case .deleted:
-                    report.entries.append(Entry(action: .keepRemote, path: full(record), key: record.key,
-                                                reason: record.mayBeStored ? "the folder keeps remote copies" : "never stored"))
-                case .excluded, .skipped, .failed:
-                    report.entries.append(Entry(action: .skip, path: full(record), key: record.key, reason: record.lastError))
-                default:
-                    break   // a refreshed row: the same content as stored
+            let plan = try await Reconciler(spec: spec, maxSize: maxSize)
+                .reconcile(folder, known: ReaderRows(reader: reader, folder: spec.path)) { plan in
+                    for record in plan.due {
+                        touched.insert(PathBytes(record.path))
+                        let overwrite = DamageGuard.isOverwrite(record)
+                        if overwrite { overwrites += 1 }
+                        report.entries.append(Entry(action: overwrite ? .overwrite : .upload, path: full(record), key: record.key))
+                    }
+                    for record in plan.changedRecords {
+                        touched.insert(PathBytes(record.path))
+                        switch record.state {
+                        case .deleted where deletes && record.mayBeStored:
+                            report.entries.append(Entry(action: .deleteRemote, path: full(record), key: record.key))
+                        case .deleted:
+                            report.entries.append(Entry(action: .keepRemote, path: full(record), key: record.key,
+                                                        reason: record.mayBeStored ? "the folder keeps remote copies" : "never stored"))
+                        case .excluded, .skipped, .failed:
+                            report.entries.append(Entry(action: .skip, path: full(record), key: record.key, reason: record.lastError))
+                        default:
+                            break   // a refreshed row: the same content as stored
+                        }
+                    }
                 }
-            }
+            report.unchanged += plan.unchanged
+            report.problems += plan.problems
             // Files left out before and still left out.
-            for (path, record) in rows where !touched.contains(path) && [.excluded, .skipped, .failed].contains(record.state) {
-                report.entries.append(Entry(action: .skip, path: full(record), key: record.key, reason: record.lastError))
+            try reader?.forEach(states: [.excluded, .skipped, .failed], folder: spec.path) { record in
+                if !touched.contains(PathBytes(record.path)) {
+                    report.entries.append(Entry(action: .skip, path: full(record), key: record.key, reason: record.lastError))
+                }
             }
             guard settings.enabled, overwrites > 0 else { continue }
             if heldFolders.contains(spec.path) {
                 report.guardHolds.append("\(spec.path): the damage guard holds overwrites here since an earlier run; `jigsync resume --folder` or --trust-changes lets them go")
             } else if !settings.trustChanges,
-                      let reason = damage.verdict(changed: overwrites, stored: rows.values.filter { $0.uploadedSHA256 != nil }.count) {
+                      let reason = damage.verdict(changed: overwrites, stored: try reader?.storedCount(folder: spec.path) ?? 0) {
                 report.guardHolds.append("\(spec.path): the damage guard would stop overwriting after the first ones: \(reason)")
             }
         }

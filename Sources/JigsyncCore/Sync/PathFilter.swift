@@ -18,7 +18,7 @@ public struct PathFilter: Sendable, Equatable {
 
     /// Why `relativePath` is excluded, or nil when it is synced.
     public func exclusionReason(_ relativePath: String) -> String? {
-        let name = relativePath.split(separator: "/").last.map(String.init) ?? relativePath
+        let name = Self.name(relativePath)
         if let pattern = excludes.first(where: { Self.matches($0, name: name, path: relativePath) }) {
             return "matches the exclude pattern \(pattern)"
         }
@@ -30,11 +30,18 @@ public struct PathFilter: Sendable, Equatable {
 
     /// Whether `pattern` matches the file at `path` (by its name, or its path for a pattern with a `/`).
     public static func matches(_ pattern: String, path: String) -> Bool {
-        matches(pattern, name: path.split(separator: "/").last.map(String.init) ?? path, path: path)
+        matches(pattern, name: name(path), path: path)
+    }
+
+    /// The last component of `path`. (Byte searches: `String.contains(String)` and `split` go
+    /// through Foundation's bridging or build arrays, once per pattern per file of every walk.)
+    private static func name(_ path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.utf8.index(after: slash)...])
     }
 
     private static func matches(_ pattern: String, name: String, path: String) -> Bool {
         // A pattern with a slash is about the path (`*` does not cross `/`); without one, the name.
-        pattern.contains("/") ? fnmatch(pattern, path, FNM_PATHNAME) == 0 : fnmatch(pattern, name, 0) == 0
+        pattern.utf8.contains(UInt8(ascii: "/")) ? fnmatch(pattern, path, FNM_PATHNAME) == 0 : fnmatch(pattern, name, 0) == 0
     }
 }

@@ -56,15 +56,15 @@ public final class Planner: @unchecked Sendable {
         }
     }
 
-    /// Reconciles a folder (or the directory `under` beneath it) and applies the plan.
+    /// Reconciles a folder (or the directory `under` beneath it), applying the plan a batch of
+    /// directories at a time; returns the totals.
     @discardableResult
     func reconcile(_ id: FolderID, under directory: String = "") async -> Reconciler.Plan? {
         guard let spec = spec(id), let folder = folders[id.path] else { return nil }
         do {
-            let known = try await ledger.records(folder: spec.path, under: directory)
-            let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(folder, known: known, under: directory)
+            let plan = try await Reconciler(spec: spec, maxSize: maxSize)
+                .reconcile(folder, under: directory, known: LedgerRows(ledger: ledger, folder: spec.path)) { await self.apply($0, spec: spec) }
             for problem in plan.problems { logger.warning("\(problem)") }
-            await apply(plan, spec: spec)
             return plan
         } catch let error as FSError where !directory.isEmpty && (error.code == ENOENT || error.code == ENOTDIR) {
             // The directory went (deleted, moved, replaced) between its event and its walk: a
@@ -123,12 +123,9 @@ public final class Planner: @unchecked Sendable {
 
     /// A directory left the folder (deleted or moved out): every row beneath it is gone.
     func directoryGone(_ watched: WatchedPath) async {
-        guard let spec = spec(watched.folder),
-              let known = try? await ledger.records(folder: spec.path, under: watched.path) else { return }
-        var plan = Reconciler.Plan()
-        let now = Reconciler.wallNanoseconds()
-        for (_, record) in known where record.state != .deleted { plan.gone(record, at: now) }
-        await apply(plan, spec: spec)
+        guard let spec = spec(watched.folder) else { return }
+        try? await Reconciler(spec: spec, maxSize: maxSize)
+            .gone(under: watched.path, known: LedgerRows(ledger: ledger, folder: spec.path)) { await self.apply($0, spec: spec) }
     }
 
     /// Writes what a plan changed, queues what is due, and turns deletes into owed remote deletes
@@ -204,7 +201,7 @@ public final class Planner: @unchecked Sendable {
         let wasHeld = damage.release(folder)
         try await ledger.clearDamageHolds(folder: folder.path)
         guard wasHeld else { return nil }
-        let rows = try await ledger.records(folder: folder.path).values.filter { $0.state == .pending }
+        let rows = try await ledger.records(inStates: [.pending]).filter { $0.folder == folder.path }
         let ledger = self.ledger
         var queued = 0
         for var record in rows {

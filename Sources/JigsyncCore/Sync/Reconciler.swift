@@ -24,6 +24,8 @@ public struct Reconciler: Sendable {
         /// Due rows (of a plan of paths) whose file has other names: a write through one name
         /// changes them all, so the planner looks at the other names' rows too.
         public var linked: [FileRecord] = []
+        /// Whether there is nothing to write or queue.
+        public var isEmpty: Bool { changedRecords.isEmpty && due.isEmpty }
         /// Records `record` as gone from the folder.
         mutating func gone(_ record: FileRecord, at now: Int64) {
             var gone = record
@@ -39,30 +41,93 @@ public struct Reconciler: Sendable {
         self.maxSize = maxSize
     }
 
-    /// Walks the folder (or the directory `under` beneath it) and compares it with `known`, the
-    /// ledger's rows for the same part; rows whose file is gone become `deleted`. Paths are
-    /// matched by their bytes: names equal only after Unicode normalization are two files.
-    public func reconcile(_ folder: Folder, known: [PathBytes: FileRecord], under directory: String = "") async throws -> Plan {
+    /// Most entries one trip to the FS queue lists, in whole directories (a larger directory is
+    /// listed alone), and most directories per trip: a tree of many small directories costs few
+    /// hand-offs, and a pass holds one such batch at a time, never a folder's entries or rows.
+    static let batchEntries = 1024
+    static let batchDirectories = 64
+
+    /// Walks the folder (or the directory `under` beneath it) a batch of directories at a time:
+    /// lists them, reads their rows from `known` (one indexed query per directory), compares,
+    /// and hands the batch's plan to `apply` before the next batch is listed. Rows of files gone
+    /// from a listed directory become `deleted` with it; rows in directories the walk did not
+    /// list (gone, moved away, unreadable, replaced by a file) are found at the end by asking
+    /// `known` which directories hold live rows. Paths are matched by their bytes: names equal
+    /// only after Unicode normalization are two files.
+    /// - Returns: the totals (counts and problems; its record lists are empty: they went to `apply`).
+    public func reconcile(_ folder: Folder, under directory: String = "", known: some KnownRows,
+                          apply: (Plan) async throws -> Void) async throws -> Plan {
+        var totals = Plan()
+        var listed = Set<PathBytes>()
+        var pending = [directory]
+        var isTop = true
+        while !pending.isEmpty {
+            let batch = Array(pending.suffix(Self.batchDirectories))
+            let top = isTop
+            let (listings, taken, problems) = try await FSQueue.run { () throws(FSError) -> ([DirectoryListing], Int, [String]) in
+                var listings: [DirectoryListing] = []
+                var problems: [String] = []
+                var entries = 0
+                var taken = 0
+                for directory in batch.reversed() where entries < Self.batchEntries {   // the stack's top first
+                    taken += 1
+                    guard let listing = try FolderWalker.list(folder, directory: directory, isTop: top,
+                                                              problems: { problems.append($0.description) }) else { continue }
+                    entries += listing.entries.count
+                    listings.append(listing)
+                }
+                return (listings, taken, problems)
+            }
+            pending.removeLast(taken)
+            isTop = false
+            totals.problems += problems
+            for listing in listings {
+                listed.insert(PathBytes(listing.prefix))
+                pending += listing.subdirectories
+            }
+            var plan = Plan()
+            // Indexed, not zipped: a row matched is removed from the array's own dictionary
+            // (a `var` copy of it would copy the whole table first).
+            var rows = try await known.rows(inDirectories: listings.map(\.prefix))
+            for index in listings.indices {
+                for entry in listings[index].entries {
+                    plan.examined += 1
+                    await classify(entry, known: rows[index].removeValue(forKey: PathBytes(entry.relativePath)), folder: folder, into: &plan)
+                }
+                let now = Self.wallNanoseconds()
+                for record in rows[index].values where record.state != .deleted { plan.gone(record, at: now) }
+            }
+            totals.examined += plan.examined
+            totals.unchanged += plan.unchanged
+            totals.hashed += plan.hashed
+            if !plan.isEmpty { try await apply(plan) }
+        }
+        try await gone(under: directory, known: known, except: listed, apply: apply)
+        return totals
+    }
+
+    /// Marks `deleted` the rows at and beneath `directory` ("" for the whole folder) whose
+    /// directory is not in `listed`: the directory went, so did its files. A batch of
+    /// directories' rows at a time goes to `apply`.
+    public func gone(under directory: String, known: some KnownRows, except listed: Set<PathBytes> = [],
+                     apply: (Plan) async throws -> Void) async throws {
         var plan = Plan()
-        let (entries, problems) = try await FSQueue.run { () throws(FSError) -> ([WalkEntry], [String]) in
-            var problems: [String] = []
-            let entries = try FolderWalker.walk(folder, under: directory) { problems.append($0.description) }
-            return (entries, problems)
+        // A file's row where the directory now is (or was).
+        if !directory.isEmpty, let row = try await known.row(at: directory), row.state != .deleted {
+            plan.gone(row, at: Self.wallNanoseconds())
         }
-        plan.problems = problems
-        var seen = Set<PathBytes>()
-        seen.reserveCapacity(entries.count)
-        for entry in entries {
-            let path = PathBytes(entry.relativePath)
-            seen.insert(path)
-            plan.examined += 1
-            await classify(entry, known: known[path], folder: folder, into: &plan)
+        let prefix = directory.isEmpty ? "" : directory + "/"
+        let orphaned = try await known.directoriesWithLiveRows(under: prefix).filter { !listed.contains(PathBytes($0)) }
+        for start in stride(from: 0, to: orphaned.count, by: Self.batchDirectories) {
+            let batch = Array(orphaned[start..<min(start + Self.batchDirectories, orphaned.count)])
+            let now = Self.wallNanoseconds()
+            for rows in try await known.rows(inDirectories: batch) {
+                for record in rows.values where record.state != .deleted { plan.gone(record, at: now) }
+            }
+            try await apply(plan)
+            plan = Plan()
         }
-        let now = Self.wallNanoseconds()
-        for (path, record) in known where !seen.contains(path) && record.state != .deleted {
-            plan.gone(record, at: now)
-        }
-        return plan
+        if !plan.isEmpty { try await apply(plan) }
     }
 
     /// Looks at paths of the folder (the daemon's answer to a batch of events): one `lstat` each
