@@ -68,10 +68,12 @@ test-tsan: test-deps
 fuzz: deps
 	scripts/fuzz
 
+# `make bench [BENCH_ARGS='--quick | --bin DIR | --only burst,trickle,big,rate,restart |
+# --contenders jigsync,inotify-curl,watchdog-sdk | --json FILE']`: jigsync against its peers, one
+# table per scenario (scripts/bench: builds the release binaries, installs inotify-tools and a venv
+# with the SDK and watchdog). scripts/bench-sync, bench-put and bench-daemon remain for one figure each.
 bench: deps
-	scripts/bench-sync
-	scripts/bench-put
-	scripts/bench-daemon
+	scripts/bench $(BENCH_ARGS)
 
 # The daemon alone: the emulator (Hummingbird, NIO) is a test tool and would double the build.
 release: deps

@@ -33,7 +33,7 @@ final class SpoolFile {
     /// Closes the file; returns the hex SHA-256 of everything written.
     func finish() -> String {
         if !closed { close(fd); closed = true }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Self.hex(hasher.finalize())
     }
 
     /// Closes and removes the file (the body was refused or cut off).
@@ -52,6 +52,18 @@ final class SpoolFile {
             hasher.update(data: chunk)
             size += Int64(chunk.count)
         }
-        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return (size, Self.hex(hasher.finalize()))
+    }
+
+    /// Lowercase hex of a digest, from a table (a format string per byte costs more than the hash).
+    static func hex(_ digest: SHA256.Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

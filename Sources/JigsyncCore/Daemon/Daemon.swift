@@ -214,10 +214,22 @@ public final class Daemon: Service, @unchecked Sendable {
             switch event {
             case .watch(let batch):
                 guard batch.generation == generation else { continue }   // a replaced watcher's
+                // Paths that follow each other are planned together (a batch of events costs one
+                // plan, not one per file); other signals keep their place between them.
+                var paths: [WatchedPath] = []
                 for signal in Self.collapse(batch.signals) {
                     if stopping.isSet { return }
+                    if case .path(let watched) = signal {
+                        paths.append(watched)
+                        continue
+                    }
+                    if !paths.isEmpty {
+                        await planner.reconcile(paths: paths)
+                        paths.removeAll()
+                    }
                     await handle(signal)
                 }
+                if !paths.isEmpty, !stopping.isSet { await planner.reconcile(paths: paths) }
             case .rescanDue:
                 rescanTimer = nil
                 if let reason = pendingRescan { await rescanAll(reason) }
@@ -227,7 +239,7 @@ public final class Daemon: Service, @unchecked Sendable {
             case .reload(let reply):
                 reply.send(await reload())
             case .recheck(let paths):
-                for watched in paths { await planner.reconcile(path: watched) }
+                await planner.reconcile(paths: paths)
             }
             reporter.changed()
         }
@@ -247,7 +259,7 @@ public final class Daemon: Service, @unchecked Sendable {
         logger.trace("watch signal: \(signal)")
         switch signal {
         case .path(let watched):
-            await planner.reconcile(path: watched)
+            await planner.reconcile(paths: [watched])
         case .directoryAppeared(let watched), .directoryChanged(let watched):
             await planner.reconcile(watched.folder, under: watched.path)
         case .directoryGone(let watched):

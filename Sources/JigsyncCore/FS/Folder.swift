@@ -79,6 +79,48 @@ public final class Folder: @unchecked Sendable {   // immutable after init: a de
     }
 
     /// "a/b/c" → ("a/b", "c"); "c" → ("", "c").
+    /// `lstat` of several entries, by the same rules as `lstat(_:)`, each parent directory opened
+    /// once for the entries that follow each other in it (an event batch names many files of one
+    /// directory). One result per path, in order.
+    public func lstat(_ relativePaths: [String]) -> [Result<FileStat?, FSError>] {
+        var results: [Result<FileStat?, FSError>] = []
+        results.reserveCapacity(relativePaths.count)
+        var openParent: (path: String, fd: Int32?)? = nil
+        defer { if let held = openParent?.fd, held != fd { close(held) } }
+        for relativePath in relativePaths {
+            let (parentPath, name) = Self.split(relativePath)
+            if openParent?.path != parentPath {
+                if let held = openParent?.fd, held != fd { close(held) }
+                if parentPath.isEmpty {
+                    openParent = (parentPath, fd)
+                } else {
+                    do {
+                        openParent = (parentPath, try openBeneath(parentPath, flags: jigsync_o_path() | O_DIRECTORY | O_CLOEXEC))
+                    } catch where [ENOENT, ENOTDIR, ELOOP, EXDEV].contains(error.code ?? 0) {
+                        openParent = (parentPath, nil)
+                    } catch {
+                        openParent = nil
+                        results.append(.failure(error))
+                        continue
+                    }
+                }
+            }
+            guard let parent = openParent?.fd else {
+                results.append(.success(nil))
+                continue
+            }
+            var s = stat()
+            if fstatat(parent, name, &s, AT_SYMLINK_NOFOLLOW) == 0 {
+                results.append(.success(FileStat(s)))
+            } else if errno == ENOENT || errno == ENOTDIR {
+                results.append(.success(nil))
+            } else {
+                results.append(.failure(FSError(path: fullPath(relativePath), errno: errno, operation: "lstat")))
+            }
+        }
+        return results
+    }
+
     private static func split(_ relativePath: String) -> (parent: String, name: String) {
         guard let slash = relativePath.lastIndex(of: "/") else { return ("", relativePath) }
         return (String(relativePath[..<slash]), String(relativePath[relativePath.index(after: slash)...]))
@@ -128,7 +170,7 @@ public final class Folder: @unchecked Sendable {   // immutable after init: a de
         guard !after.contentMayDiffer(from: file.openedStat), offset == after.size else {
             throw FSError(path: file.path, reason: "changed while it was being hashed")
         }
-        return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), file.openedStat)
+        return (hasher.finalize().hexString, file.openedStat)
     }
 
     public func fullPath(_ relativePath: String) -> String {

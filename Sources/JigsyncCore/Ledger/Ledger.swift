@@ -168,6 +168,23 @@ public final class Ledger: @unchecked Sendable {
         }
     }
 
+    /// The rows of several paths of `folder` (those that have one), read in one trip to the
+    /// ledger's queue (queued writes first).
+    public func records(folder: String, paths: [String]) async throws(LedgerError) -> [PathBytes: FileRecord] {
+        try await onQueue { () throws(LedgerError) in
+            self.flushPending()
+            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+            defer { statement.reset() }
+            var rows: [PathBytes: FileRecord] = [:]
+            for path in paths {
+                statement.reset()
+                statement.bind([.text(folder), .text(path)])
+                if try statement.step() { rows[PathBytes(path)] = LedgerSchema.record(from: statement) }
+            }
+            return rows
+        }
+    }
+
     /// Every name of an inode (hard links), across folders.
     public func records(device: UInt64, inode: UInt64) async throws(LedgerError) -> [FileRecord] {
         try await onQueue { () throws(LedgerError) in
@@ -347,6 +364,41 @@ public final class Ledger: @unchecked Sendable {
     public func commit(_ record: FileRecord) async throws(LedgerError) {
         save(record)
         try await flush()
+    }
+
+    /// Records an upload about to go out, in one trip to the ledger's queue: `record` takes what
+    /// the store holds (its URL, `uploaded_sha256`, size and time, `unconfirmed_send`) from the
+    /// ledger's own row — a job's copy may predate an upload recorded since, and a delete that
+    /// follows must know of that copy — and is committed before this returns: nothing is sent
+    /// that cannot be recorded. Returns the row as merged, and why it could not be committed
+    /// (then it stays queued and is retried, like every write).
+    public func commitSending(_ record: FileRecord) async -> (record: FileRecord, failure: LedgerError?) {
+        let outcome: Result<(FileRecord, LedgerError?), LedgerError> = await queue.perform { () -> Result<(FileRecord, LedgerError?), LedgerError> in
+            var merged = record
+            do throws(LedgerError) {
+                self.flushPending()
+                let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+                statement.bind([.text(record.folder), .text(record.path)])
+                if try statement.step() {
+                    let current = LedgerSchema.record(from: statement)
+                    merged.remoteURL = current.remoteURL
+                    merged.uploadedSHA256 = current.uploadedSHA256
+                    merged.uploadedSize = current.uploadedSize
+                    merged.uploadedAt = current.uploadedAt
+                    merged.unconfirmedSend = current.unconfirmedSend || record.unconfirmedSend
+                }
+                statement.reset()
+            } catch {
+                return .failure(error)
+            }
+            self.lock.withLock { self.pendingWrites.append(PendingWrite(record: merged, keepsRemoteState: false)) }
+            self.flushPending()
+            return .success((merged, self.lock.withLock { self.writeFailure }))
+        }
+        switch outcome {
+        case .success(let (merged, failure)): return (merged, failure)
+        case .failure(let error): return (record, error)
+        }
     }
 
     /// Whether writes go through now, and why not.

@@ -197,7 +197,7 @@ final class CurlTransfer {
     /// Applies one line of an answer's head (a status line or a header) to `outcome`; returns
     /// true for the blank line that ends a block of headers. The server's bytes: fuzzed by `Fuzz/`.
     static func apply(headerLine raw: String, to outcome: inout CurlOutcome) -> Bool {
-        let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = trimmingHTTPSpace(Substring(raw))
         if line.isEmpty { return true }
         if line.hasPrefix("HTTP/") {
             // A new status line (after a 100 Continue, say): headers belong to the latest answer.
@@ -205,10 +205,20 @@ final class CurlTransfer {
             outcome.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         } else if let colon = line.firstIndex(of: ":") {
             let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            outcome.headers[name] = value
+            outcome.headers[name] = String(trimmingHTTPSpace(line[line.index(after: colon)...]))
         }
         return false
+    }
+
+    /// `text` without the spaces, tabs, CRs and LFs at its ends (HTTP's whitespace; byte by byte,
+    /// with no bridging: this runs for every header of every answer).
+    static func trimmingHTTPSpace(_ text: Substring) -> Substring {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        let bytes = text.utf8
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { start = bytes.index(after: start) }
+        while end > start, isSpace(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+        return Substring(bytes[start..<end])
     }
 
     private func receiveBody(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
@@ -291,7 +301,7 @@ final class CurlTransfer {
             result.sentSHA256 = body.sentDigest()
         }
         if case .file = sink, !collectingInMemory {
-            result.receivedSHA256 = receiveHasher.finalize().map { String(format: "%02x", $0) }.joined()
+            result.receivedSHA256 = receiveHasher.finalize().hexString
         }
         if let reason = abortReason {
             result.failure = Self.error(for: reason)

@@ -40,8 +40,12 @@ public final class FileStoreClient: Sendable {
     /// - Returns: the server's answer with the length and SHA-256 of the bytes actually sent.
     /// - Throws: `StoreError`; `.fileChanged` when the file changed while it was sent.
     /// - Parameter progress: told the bytes sent so far, from the curl thread (keep it cheap).
+    /// - Parameter check: run on the curl thread as the answer arrives, before the caller resumes
+    ///   (the uploader's `lstat` of the path: the file must still be the one sent); its result is
+    ///   the result's `checkedAfterAnswer`. Saves a trip to another thread per file.
     public func upload(_ file: ReadableFile, options: UploadOptions,
-                       progress: (@Sendable (Int64) -> Void)? = nil) async throws(StoreError) -> UploadResult {
+                       progress: (@Sendable (Int64) -> Void)? = nil,
+                       checkingAfterAnswer check: (@Sendable () -> FileStat?)? = nil) async throws(StoreError) -> UploadResult {
         var query: [(String, String)] = []
         if let key = options.key { query.append(("key", key)) }
         query.append(("overwrite", options.overwrite ? "true" : "false"))
@@ -53,10 +57,12 @@ public final class FileStoreClient: Sendable {
         // Without this, curl waits up to a second for `100 Continue` before sending a large body.
         headers.append("Expect:")
 
-        let outcome = try await perform(method: "POST", url: url, headers: headers,
-                                        body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
-                                        progress: progress)
-        return try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
+        let (outcome, checked) = try await perform(method: "POST", url: url, headers: headers,
+                                                   body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
+                                                   progress: progress, alongside: { check?() })
+        var result = try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
+        result.checkedAfterAnswer = checked
+        return result
     }
 
     /// What an upload's answer means: the result when it confirms every byte sent under the key
@@ -143,14 +149,22 @@ public final class FileStoreClient: Sendable {
 
     private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
                          progress: (@Sendable (Int64) -> Void)? = nil) async throws(StoreError) -> CurlOutcome {
+        try await perform(method: method, url: url, headers: headers, body: body, sink: sink, progress: progress, alongside: {}).0
+    }
+
+    /// Runs a transfer on the curl thread; `alongside` runs there too as it ends, before the
+    /// caller resumes.
+    private func perform<Extra: Sendable>(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
+                                          progress: (@Sendable (Int64) -> Void)?,
+                                          alongside: @escaping @Sendable () -> Extra) async throws(StoreError) -> (CurlOutcome, Extra) {
         let box = TransferIDBox()
-        let outcome: CurlOutcome
+        let outcome: (CurlOutcome, Extra)
         do {
             outcome = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(CurlOutcome, Extra), any Error>) in
                     do {
                         let transfer = try CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
-                                                        configuration: configuration) { continuation.resume(returning: $0) }
+                                                        configuration: configuration) { continuation.resume(returning: ($0, alongside())) }
                         transfer.onProgress = progress
                         box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
                     } catch {
@@ -165,7 +179,7 @@ public final class FileStoreClient: Sendable {
         } catch {
             throw StoreError(.retryLater, message: "\(error)")
         }
-        if let failure = outcome.failure { throw failure }
+        if let failure = outcome.0.failure { throw failure }
         return outcome
     }
 

@@ -13,7 +13,10 @@ enum ServerWait {
     ///   - headers: response headers with lower-cased names.
     ///   - now: the local wall clock, used only when the server sent no `Date`.
     static func wait(from headers: [String: String], now: Date = Date()) -> Duration? {
-        let serverNow = headers["date"].flatMap(parseHTTPDate)
+        // The server's clock, from its `Date` (whole seconds). When the local clock agrees with it
+        // to within two seconds, the local clock is the finer of the two: a window that ends 10 ms
+        // from now is not read as up to a second away (at 50 requests/s that second costs 50).
+        let serverNow = headers["date"].flatMap(parseHTTPDate).map { abs(now.timeIntervalSince($0)) < 2 ? now : $0 }
         if let value = headers["retry-after"]?.trimmingCharacters(in: .whitespaces) {
             if let seconds = Double(value), seconds.isFinite {
                 return clamp(seconds)

@@ -76,6 +76,6 @@ final class UploadBody {
 
     /// Hex SHA-256 of what was sent so far (the whole body once the transfer completed).
     func sentDigest() -> String {
-        hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        hasher.finalize().hexString
     }
 }

@@ -19,6 +19,9 @@ public struct UploadResult: Sendable {
     public let responseBody: Data
     /// When the answer said the rate-limit window is used up: how long until it resets.
     public let rateLimitWait: Duration?
+    /// What `upload(_:options:progress:checkingAfterAnswer:)`'s check saw as the answer arrived
+    /// (nil when not asked for, or when it saw nothing there).
+    public var checkedAfterAnswer: FileStat? = nil
 }
 
 /// A successful read.

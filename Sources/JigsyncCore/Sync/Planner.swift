@@ -77,29 +77,47 @@ public final class Planner: @unchecked Sendable {
         }
     }
 
-    /// Looks at one path (the daemon's answer to an event), and at every other name of the same
-    /// inode: a write through one name of a hard-linked file changes them all.
+    /// Looks at paths (the daemon's answer to a batch of events), and at every other name of a
+    /// file with hard links: a write through one name changes them all. Per folder, the batch
+    /// costs one read of the ledger, one trip to the FS queue and one write, not one of each a file.
     ///
     /// A path in flight is looked at once its transfer has recorded its outcome (the scheduler
     /// replays it): reading its row now and writing a plan later would race the worker's write.
-    func reconcile(path watched: WatchedPath) async {
-        guard let spec = spec(watched.folder), let folder = folders[spec.path] else { return }
-        if await scheduler.deferIfRunning(watched) { return }
-        do {
-            let known = try await ledger.record(folder: spec.path, path: watched.path)
-            let plan = try await Reconciler(spec: spec, maxSize: maxSize).reconcile(path: watched.path, in: folder, known: known)
-            await apply(plan, spec: spec)
-            for record in plan.due where record.size > 0 {
-                for other in try await ledger.records(device: record.device, inode: record.inode)
-                where other.folder != record.folder || other.path != record.path {
-                    guard let otherSpec = self.spec(FolderID(other.folder)), let otherFolder = folders[other.folder] else { continue }
-                    let otherPlan = try await Reconciler(spec: otherSpec, maxSize: maxSize)
-                        .reconcile(path: other.path, in: otherFolder, known: other)
-                    await apply(otherPlan, spec: otherSpec)
-                }
+    func reconcile(paths watched: [WatchedPath]) async {
+        var seen = Set<WatchedPath>()
+        var byFolder: [(FolderID, [String])] = []
+        for path in await scheduler.notInFlight(watched) where seen.insert(path).inserted {
+            if let index = byFolder.firstIndex(where: { $0.0 == path.folder }) {
+                byFolder[index].1.append(path.path)
+            } else {
+                byFolder.append((path.folder, [path.path]))
             }
-        } catch {
-            logger.warning("\(spec.path)/\(watched.path): \(error)")
+        }
+        for (id, paths) in byFolder {
+            guard let spec = spec(id), let folder = folders[spec.path] else { continue }
+            do {
+                let known = try await ledger.records(folder: spec.path, paths: paths)
+                let plan = await Reconciler(spec: spec, maxSize: maxSize).reconcile(paths: paths, in: folder, known: known)
+                for problem in plan.problems { logger.warning("\(problem.escapedForDisplay)") }
+                await apply(plan, spec: spec)
+                for record in plan.linked where record.size > 0 {
+                    try await reconcileOtherNames(of: record)
+                }
+            } catch {
+                logger.warning("\(spec.path): \(error)")
+            }
+        }
+    }
+
+    /// The rows of the other names of `record`'s inode, looked at again.
+    private func reconcileOtherNames(of record: FileRecord) async throws {
+        for other in try await ledger.records(device: record.device, inode: record.inode)
+        where other.folder != record.folder || other.path != record.path {
+            guard let otherSpec = self.spec(FolderID(other.folder)), let otherFolder = folders[other.folder] else { continue }
+            let otherPlan = await Reconciler(spec: otherSpec, maxSize: maxSize)
+                .reconcile(paths: [other.path], in: otherFolder, known: [PathBytes(other.path): other])
+            for problem in otherPlan.problems { logger.warning("\(problem.escapedForDisplay)") }
+            await apply(otherPlan, spec: otherSpec)
         }
     }
 
@@ -139,13 +157,16 @@ public final class Planner: @unchecked Sendable {
         // before a transfer recorded its upload must not forget that copy).
         ledger.save(changed, keepingRemoteState: true)
         let ledger = self.ledger
+        var offered: [FileRecord] = []
+        offered.reserveCapacity(plan.due.count)
         for record in plan.due {
             if let held = await holdIfDamage(record) {
                 ledger.save(held, keepingRemoteState: true)
-                continue
+            } else {
+                offered.append(record)
             }
-            _ = await scheduler.offer(record) { ledger.save($0, keepingRemoteState: true) }
         }
+        _ = await scheduler.offer(offered) { ledger.save($0, keepingRemoteState: true) }
         for record in owed { await scheduler.add(record, after: RemoteDeletes.delay) }
     }
 

@@ -19,8 +19,11 @@ public struct Reconciler: Sendable {
         public var examined = 0
         public var unchanged = 0
         public var hashed = 0
-        /// Directories that could not be read, with why.
+        /// Directories or paths that could not be read, with why.
         public var problems: [String] = []
+        /// Due rows (of a plan of paths) whose file has other names: a write through one name
+        /// changes them all, so the planner looks at the other names' rows too.
+        public var linked: [FileRecord] = []
         /// Records `record` as gone from the folder.
         mutating func gone(_ record: FileRecord, at now: Int64) {
             var gone = record
@@ -53,7 +56,7 @@ public struct Reconciler: Sendable {
             let path = PathBytes(entry.relativePath)
             seen.insert(path)
             plan.examined += 1
-            try await classify(entry, known: known[path], folder: folder, into: &plan)
+            await classify(entry, known: known[path], folder: folder, into: &plan)
         }
         let now = Self.wallNanoseconds()
         for (path, record) in known where !seen.contains(path) && record.state != .deleted {
@@ -62,27 +65,43 @@ public struct Reconciler: Sendable {
         return plan
     }
 
-    /// Looks at one path (the daemon's answer to an event): `lstat`, then the same rules as a walk.
-    /// A path that is gone yields its row as `deleted` in `changedRecords`.
-    public func reconcile(path relativePath: String, in folder: Folder, known: FileRecord?) async throws -> Plan {
+    /// Looks at paths of the folder (the daemon's answer to a batch of events): one `lstat` each
+    /// (each parent directory opened once, all in one trip to the FS queue), then the same rules as
+    /// a walk. A path that is gone yields its row as `deleted` in `changedRecords`; a path that
+    /// cannot be looked at is named in `problems` and left as it is.
+    /// - Parameter known: the ledger's rows of these paths.
+    public func reconcile(paths: [String], in folder: Folder, known: [PathBytes: FileRecord]) async -> Plan {
         var plan = Plan()
-        let stat = try await FSQueue.run { () throws(FSError) in try folder.lstat(relativePath) }
-        guard let stat else {
-            if let known, known.state != .deleted { plan.gone(known, at: Self.wallNanoseconds()) }
-            return plan
+        let stats = await FSQueue.run { folder.lstat(paths) }
+        let now = Self.wallNanoseconds()
+        for (relativePath, result) in zip(paths, stats) {
+            let known = known[PathBytes(relativePath)]
+            let stat: FileStat?
+            switch result {
+            case .success(let found): stat = found
+            case .failure(let error):
+                plan.problems.append(error.description)
+                continue
+            }
+            guard let stat else {
+                if let known, known.state != .deleted { plan.gone(known, at: now) }
+                continue
+            }
+            if stat.kind == .directory { continue }
+            let skip: String? = switch stat.kind {
+            case .regular: nil
+            case .symlink: "is a symbolic link (links are never followed)"
+            default: "is a \(stat.kind.rawValue), not a regular file"
+            }
+            plan.examined += 1
+            let dueBefore = plan.due.count
+            await classify(WalkEntry(relativePath: relativePath, stat: stat, skipReason: skip), known: known, folder: folder, into: &plan)
+            if stat.linkCount > 1 { plan.linked.append(contentsOf: plan.due[dueBefore...]) }
         }
-        if stat.kind == .directory { return plan }
-        let skip: String? = switch stat.kind {
-        case .regular: nil
-        case .symlink: "is a symbolic link (links are never followed)"
-        default: "is a \(stat.kind.rawValue), not a regular file"
-        }
-        plan.examined = 1
-        try await classify(WalkEntry(relativePath: relativePath, stat: stat, skipReason: skip), known: known, folder: folder, into: &plan)
         return plan
     }
 
-    private func classify(_ entry: WalkEntry, known: FileRecord?, folder: Folder, into plan: inout Plan) async throws {
+    private func classify(_ entry: WalkEntry, known: FileRecord?, folder: Folder, into plan: inout Plan) async {
         let now = Self.wallNanoseconds()
         let key = spec.key(for: entry.relativePath)
         func fresh(_ state: FileState, reason: String? = nil) -> FileRecord {

@@ -103,17 +103,32 @@ actor UploadScheduler {
         return true
     }
 
+    /// `offer` for the due rows of one plan: those queued are handed to `recording` together
+    /// (one ledger write for the batch) before any worker can take one. Returns how many.
+    func offer(_ records: [FileRecord], recording: ([FileRecord]) -> Void) -> Int {
+        let queued = records.filter { record in
+            guard let sending = running[Self.key(record)] else { return true }
+            return !sending.matches(record.stat)
+        }
+        guard !queued.isEmpty else { return 0 }
+        recording(queued)
+        for record in queued { add(record) }
+        return queued.count
+    }
+
     /// Where paths named while in flight are sent once their transfer ends (the daemon's loop).
     func setRecheckHandler(_ handler: @escaping @Sendable ([WatchedPath]) -> Void) { onRecheck = handler }
 
-    /// If `watched` is in flight, notes it to be looked at again when its transfer ends and
-    /// returns true: the event is replayed then, against the row the transfer recorded.
-    func deferIfRunning(_ watched: WatchedPath) -> Bool {
-        guard onRecheck != nil else { return false }
-        let key = PathBytes(watched.folder.path + "/" + watched.path)
-        guard running[key] != nil else { return false }
-        recheck[key] = watched
-        return true
+    /// Of `watched`, the paths to look at now: those in flight are noted to be looked at again
+    /// when their transfer ends (the event is replayed then, against the row the transfer recorded).
+    func notInFlight(_ watched: [WatchedPath]) -> [WatchedPath] {
+        guard onRecheck != nil, !running.isEmpty else { return watched }
+        return watched.filter { path in
+            let key = PathBytes(path.folder.path + "/" + path.path)
+            guard running[key] != nil else { return true }
+            recheck[key] = path
+            return false
+        }
     }
 
     /// Queues a failed attempt again after `delay`, unless the file has been failing for longer

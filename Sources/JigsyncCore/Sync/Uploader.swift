@@ -22,16 +22,6 @@ struct Uploader: Sendable {
 
     private func send(_ job: UploadScheduler.Job, folder: Folder) async {
         var record = job.record
-        // A job's row may be older than the ledger's (queued again after a transfer of the same
-        // path recorded its upload): what the store holds is the ledger's to say, or a delete
-        // that follows would think there is no copy to remove.
-        if let current = try? await engine.ledger.record(folder: record.folder, path: record.path) {
-            record.remoteURL = current.remoteURL
-            record.uploadedSHA256 = current.uploadedSHA256
-            record.uploadedSize = current.uploadedSize
-            record.uploadedAt = current.uploadedAt
-            record.unconfirmedSend = current.unconfirmedSend
-        }
         let fullPath = folder.fullPath(record.path)
         let examinedAt = Reconciler.wallNanoseconds()
         let relative = record.path
@@ -39,6 +29,7 @@ struct Uploader: Sendable {
         do {
             file = try await FSQueue.run { () throws(FSError) in try folder.openForReading(relative) }
         } catch {
+            record = await withStoredState(record)
             if error.code == ENOENT {
                 await vanished(record)
                 return
@@ -50,6 +41,7 @@ struct Uploader: Sendable {
         }
         record.update(stat: file.openedStat, examinedAt: examinedAt)
         guard file.openedStat.size <= engine.settings.maxSize else {
+            record = await withStoredState(record)
             let reason = "exceeds the \(Reconciler.describe(engine.settings.maxSize)) limit (\(file.openedStat.size) bytes)"
             fail(&record, reason: reason, status: nil)
             await tally.failed(fullPath, reason)
@@ -58,10 +50,11 @@ struct Uploader: Sendable {
         record.state = .uploading
         record.unconfirmedSend = true   // until the outcome is recorded: the store may get any of it
         record.contentType = engine.contentTypes.type(for: record.path)
-        do {
-            // Nothing is sent that cannot be recorded: the row is on disk before the first byte goes.
-            try await engine.ledger.commit(record)
-        } catch {
+        // Nothing is sent that cannot be recorded: the row is on disk before the first byte goes
+        // (with what the store holds taken from the ledger's row, as `withStoredState` does).
+        let committed = await engine.ledger.commitSending(record)
+        record = committed.record
+        if committed.failure != nil {
             record.state = .pending
             engine.ledger.save(record)
             await scheduler.add(record)
@@ -76,12 +69,13 @@ struct Uploader: Sendable {
             let key = PathBytes(record.folder + "/" + record.path)
             let board = engine.progress
             defer { board.remove(key) }
-            let result = try await engine.client.upload(file, options: options) { board.update(key, $0) }
+            // The file must still be the one that was sent: same inode, size and times at its path
+            // (looked at on the curl thread as the answer arrives).
+            let result = try await engine.client.upload(file, options: options, progress: { board.update(key, $0) },
+                                                        checkingAfterAnswer: { try? folder.lstat(relative) })
             await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
             await Self.answered(engine: engine, scheduler: scheduler)
-            // The file must still be the one that was sent: same inode, size and times at its path.
-            let now = try? await FSQueue.run { () throws(FSError) in try folder.lstat(relative) }
-            guard let now else {
+            guard let now = result.checkedAfterAnswer else {
                 // Deleted right after it was sent: the store holds what was sent, and the delete
                 // policy decides what happens to that copy (a row forgetting it would leak it).
                 record.uploadedSHA256 = result.sentSHA256
@@ -128,6 +122,22 @@ struct Uploader: Sendable {
             record.state = .pending
             engine.ledger.save(record)
         }
+    }
+
+    /// `record` with what the store holds as the ledger says now. A job's row may be older than
+    /// the ledger's (queued again after a transfer of the same path recorded its upload): what
+    /// the store holds is the ledger's to say, or a delete that follows would think there is no
+    /// copy to remove. (A transfer that goes out gets the same from `Ledger.commitSending`.)
+    private func withStoredState(_ record: FileRecord) async -> FileRecord {
+        var record = record
+        if let current = try? await engine.ledger.record(folder: record.folder, path: record.path) {
+            record.remoteURL = current.remoteURL
+            record.uploadedSHA256 = current.uploadedSHA256
+            record.uploadedSize = current.uploadedSize
+            record.uploadedAt = current.uploadedAt
+            record.unconfirmedSend = current.unconfirmedSend
+        }
+        return record
     }
 
     /// The file went away before it could be opened: the delete policy decides what is owed.

@@ -16,6 +16,14 @@ struct ServerWaitTests {
         }
     }
 
+    @Test("a local clock that agrees with the Date header reads the reset to the millisecond, not the second")
+    func resetWithAnAgreeingClock() {
+        // The window ends 100 ms from now; the Date header, in whole seconds, says 900 ms earlier.
+        let headers = ["date": Self.serverDate, "x-jigsaw-rate-limit-reset": String(Int(Self.serverMillis + 1000))]
+        let localNow = Date(timeIntervalSince1970: Self.serverMillis / 1000 + 0.9)
+        #expect(ServerWait.wait(from: headers, now: localNow) == .milliseconds(100))
+    }
+
     @Test("a reset in the past is no wait, not a negative one; a far one is capped")
     func clamped() {
         let past = ["date": Self.serverDate, "x-jigsaw-rate-limit-reset": String(Int(Self.serverMillis - 5000))]
