@@ -36,7 +36,7 @@ public final class SignalRelay: Sendable {
         readFD = fds[0]   // the write end stays open for the handler, for the process's lifetime
         let readFD = self.readFD
         let thread = Thread {
-            pthread_setname_np(pthread_self(), "jigsync-signals")
+            jigsync_name_thread("jigsync-signals")
             var set = sigset_t()
             sigemptyset(&set)
             for signal in signals { sigaddset(&set, signal) }
