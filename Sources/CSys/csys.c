@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "csys.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/vfs.h>
@@ -39,6 +41,12 @@ long long jigsync_fs_type(int fd) {
 #endif
 
 int jigsync_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+void jigsync_name_thread(const char *name) {
+    char truncated[16];
+    snprintf(truncated, sizeof truncated, "%s", name);
+    pthread_setname_np(pthread_self(), truncated);
+}
 
 static volatile int relayFD = -1;
 

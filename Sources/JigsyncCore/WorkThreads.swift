@@ -1,3 +1,4 @@
+import CSys
 import Foundation
 
 /// Threads of jigsync's own for blocking work (the file system, SQLite): never the threads that run
@@ -96,6 +97,7 @@ private final class WorkQueue: @unchecked Sendable {
 
     /// A thread's life: take the oldest work, run it; wait (no timeout) when there is none.
     private func serve() {
+        jigsync_name_thread(name)   // Foundation's Thread.name does not reach the kernel on Linux
         while let work = take() { work() }
     }
 

@@ -38,6 +38,10 @@ int jigsync_pidfd_open(pid_t pid);
 /* O_PATH, which Glibc's Swift overlay does not export. */
 int jigsync_o_path(void);
 
+/* pthread_setname_np(3) of the calling thread (15 bytes at most are kept), which Glibc's Swift
+   overlay does not export; Foundation's Thread.name never reaches the kernel on Linux. */
+void jigsync_name_thread(const char *name);
+
 /* Installs, for each of the count signals, a handler (SA_RESTART) that writes the signal's number
    as one byte to fd (a pipe's write end; non-blocking, so a full pipe drops the byte rather than
    stalling the thread it interrupted) and leaves errno as it was. A thread reading the pipe then

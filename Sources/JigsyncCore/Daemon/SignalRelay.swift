@@ -36,6 +36,7 @@ public final class SignalRelay: Sendable {
         readFD = fds[0]   // the write end stays open for the handler, for the process's lifetime
         let readFD = self.readFD
         let thread = Thread {
+            jigsync_name_thread("jigsync-signals")
             var set = sigset_t()
             sigemptyset(&set)
             for signal in signals { sigaddset(&set, signal) }
@@ -48,7 +49,6 @@ public final class SignalRelay: Sendable {
                 for byte in bytes[..<count] { handle(Int32(byte)) }
             }
         }
-        thread.name = "jigsync-signals"
         thread.start()
     }
 }
