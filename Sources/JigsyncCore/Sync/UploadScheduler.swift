@@ -89,7 +89,9 @@ actor UploadScheduler {
         let isLarge = record.state != .deleting && record.size > Self.largeFileBytes
         let entry = Entry(key: key, due: clock.now + delay, isLarge: isLarge)
         if delay > .zero { delayed.append(entry) } else { enqueueReady(entry) }
-        wakeAll()
+        // One job for one worker (a delayed one: one worker sets the shared timer, whose firing
+        // wakes them all). Waking every idle worker per file cost a resume each for nothing.
+        wakeOne()
     }
 
     /// Queues a row a plan found due, unless the same content (same stat) is being sent right now.
@@ -286,7 +288,10 @@ actor UploadScheduler {
         probeInFlight = false
         if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
         if let watched = recheck.removeValue(forKey: job.key), !stopped { onRecheck?([watched]) }
-        wakeAll()
+        // Waiters are woken only when the end of this job can change what they may do: a large
+        // job's slot, a pause's probe, or a one-shot sync that may be done. (A small job's end
+        // frees nothing a waiter waits for; what it queues again wakes a worker through `add`.)
+        if !continuous || job.isLarge || pauseReason != nil || heldReason != nil { wakeAll() }
     }
 
     /// Suspends until `add`, `finished`, `stop`, `pause`/`resume`, or `until` passes.
@@ -305,6 +310,10 @@ actor UploadScheduler {
     private func timerFired() {
         timer = nil
         wakeAll()
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
     }
 
     private func wakeAll() {
