@@ -187,7 +187,9 @@ public enum ConfigurationLoader {
         guard ["http", "https"].contains(scheme.lowercased()) else {
             return "\(url): the scheme must be https:// or http://, not \(scheme)://"
         }
-        guard let host = components.host, !host.isEmpty else {
+        // The host as written: `host` would decode it through ICU's IDNA tables (megabytes of
+        // RSS for every command) only to test that it is not empty.
+        guard let host = components.percentEncodedHost, !host.isEmpty else {
             return "\(url) names no host; write it as https://HOST or http://HOST:PORT"
         }
         return nil
