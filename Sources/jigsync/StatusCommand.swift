@@ -212,7 +212,5 @@ struct StatusCommand: ParsableCommand {
 extension FileState: ExpressibleByArgument {}
 
 func iso8601(milliseconds: Int64) -> String {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    ISO8601Text.utc(milliseconds: milliseconds, fractional: true)
 }

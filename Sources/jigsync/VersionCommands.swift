@@ -25,7 +25,7 @@ struct VersionsCommand: ParsableCommand {
 
     func run() throws {
         for version in try storedVersions(path, ledger: ledger) {
-            let stored = Date(timeIntervalSince1970: Double(version.storedAt) / 1000).ISO8601Format()
+            let stored = ISO8601Text.utc(milliseconds: version.storedAt, fractional: false)
             print("\(version.name)\t\(version.size)\t\(stored)\t\(version.key.escapedForDisplay)")
         }
     }

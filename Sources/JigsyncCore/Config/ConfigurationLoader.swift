@@ -187,10 +187,24 @@ public enum ConfigurationLoader {
         guard ["http", "https"].contains(scheme.lowercased()) else {
             return "\(url): the scheme must be https:// or http://, not \(scheme)://"
         }
-        guard let host = components.host, !host.isEmpty else {
+        // The host as written, not `components.host` (or `percentEncodedHost`): those transcode
+        // it through ICU's IDNA tables, a few MB of RSS in every command, only to test it is there.
+        guard !hostAsWritten(url).isEmpty else {
             return "\(url) names no host; write it as https://HOST or http://HOST:PORT"
         }
         return nil
+    }
+
+    /// The host of a URL URLComponents accepted: the authority after `://` up to the path, query
+    /// or fragment, without `user:password@` and `:port` (an IPv6 host keeps its brackets).
+    static func hostAsWritten(_ url: String) -> Substring {
+        guard let schemeEnd = url.range(of: "://") else { return "" }
+        var authority = url[schemeEnd.upperBound...]
+        if let end = authority.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { authority = authority[..<end] }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") { return authority[...close] }
+        if let colon = authority.firstIndex(of: ":") { return authority[..<colon] }
+        return authority
     }
 
     /// The sample file installed beside the configuration, named in messages about an empty file.

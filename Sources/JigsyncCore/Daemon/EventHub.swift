@@ -36,10 +36,8 @@ public struct DaemonActivity: Codable, Sendable, Equatable {
         self.count = count
     }
 
-    /// A value type, so every thread may use it without a lock or a formatter per event.
-    private static let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-    static func format(_ date: Date) -> String { style.format(date) }
+    /// Without a Foundation formatter, whose time zone would map ICU's data into the daemon.
+    static func format(_ date: Date) -> String { ISO8601Text.utc(date, fractional: true) }
 }
 
 /// Where the daemon tells what it does, for `jigsync events`: `publish` never blocks and never

@@ -27,8 +27,7 @@ public struct JournalLogHandler: LogHandler {
         if toJournal {
             line = "<\(Self.priority(event.level))>\(text)\n"
         } else {
-            let formatter = ISO8601DateFormatter()
-            line = "\(formatter.string(from: Date())) \(event.level) \(text)\n"
+            line = "\(ISO8601Text.utc(Date(), fractional: false)) \(event.level) \(text)\n"
         }
         FileHandle.standardError.write(Data(line.utf8))
     }
