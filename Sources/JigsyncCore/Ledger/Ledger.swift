@@ -197,12 +197,7 @@ public final class Ledger: @unchecked Sendable {
             for prefix in prefixes {
                 statement.reset()
                 statement.bind([.text(folder), .text(prefix)])
-                var rows: [PathBytes: FileRecord] = [:]
-                while try statement.step() {
-                    let record = LedgerSchema.record(from: statement)
-                    rows[PathBytes(record.path)] = record
-                }
-                result.append(rows)
+                result.append(try LedgerSchema.recordsByPath(statement))
             }
             return result
         }

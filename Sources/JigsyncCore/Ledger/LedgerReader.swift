@@ -146,12 +146,7 @@ public final class LedgerReader {
                 statement.bind([.text(folder), .text(prefix), .text(String(prefix.dropLast()) + "0"), .text(prefix)])
             }
             defer { statement.reset() }
-            var rows: [PathBytes: FileRecord] = [:]
-            while try statement.step() {
-                let record = LedgerSchema.record(from: statement)
-                rows[PathBytes(record.path)] = record
-            }
-            result.append(rows)
+            result.append(try LedgerSchema.recordsByPath(statement))
         }
         return result
     }

@@ -184,6 +184,16 @@ enum LedgerSchema {
          .integer(r.unconfirmedSend ? 1 : 0)]
     }
 
+    /// Every row a statement selecting `columns` steps to, by the bytes of its path.
+    static func recordsByPath(_ statement: SQLiteStatement) throws(LedgerError) -> [PathBytes: FileRecord] {
+        var rows: [PathBytes: FileRecord] = [:]
+        while try statement.step() {
+            let record = record(from: statement)
+            rows[PathBytes(record.path)] = record
+        }
+        return rows
+    }
+
     /// Reads a row selected with `columns` (starting at column `offset`).
     static func record(from s: SQLiteStatement, offset: Int32 = 0) -> FileRecord {
         let stat = FileStat(kind: .regular, size: s.int64(offset + 3), mtimeNanoseconds: s.int64(offset + 4),
