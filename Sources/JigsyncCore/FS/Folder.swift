@@ -62,23 +62,9 @@ public final class Folder: @unchecked Sendable {   // immutable after init: a de
     /// the parent is opened beneath the root without symlinks, then `fstatat` names the entry in
     /// it. `fstatat(root, "d/sub/f")` alone would follow a symlink `d` to wherever it points.
     public func lstat(_ relativePath: String) throws(FSError) -> FileStat? {
-        let (parentPath, name) = Self.split(relativePath)
-        var parent = fd
-        if !parentPath.isEmpty {
-            do {
-                parent = try openBeneath(parentPath, flags: jigsync_o_path() | O_DIRECTORY | O_CLOEXEC)
-            } catch where [ENOENT, ENOTDIR, ELOOP, EXDEV].contains(error.code ?? 0) {
-                return nil
-            }
-        }
-        defer { if parent != fd { close(parent) } }
-        var s = stat()
-        if fstatat(parent, name, &s, AT_SYMLINK_NOFOLLOW) == 0 { return FileStat(s) }
-        if errno == ENOENT || errno == ENOTDIR { return nil }
-        throw FSError(path: fullPath(relativePath), errno: errno, operation: "lstat")
+        try lstat([relativePath])[0].get()
     }
 
-    /// "a/b/c" → ("a/b", "c"); "c" → ("", "c").
     /// `lstat` of several entries, by the same rules as `lstat(_:)`, each parent directory opened
     /// once for the entries that follow each other in it (an event batch names many files of one
     /// directory). One result per path, in order.

@@ -52,6 +52,16 @@ public struct FileRecord: Sendable, Equatable {
     public var unconfirmedSend = false
     /// Whether the store may hold a copy under this row's key.
     public var mayBeStored: Bool { uploadedSHA256 != nil || unconfirmedSend }
+
+    /// Takes what the store holds (its URL, `uploaded_sha256`, size and time, `unconfirmed_send`)
+    /// from `other`, a newer row of the same path: only the worker that talked to the store knows it.
+    public mutating func takeStoredState(from other: FileRecord) {
+        remoteURL = other.remoteURL
+        uploadedSHA256 = other.uploadedSHA256
+        uploadedSize = other.uploadedSize
+        uploadedAt = other.uploadedAt
+        unconfirmedSend = other.unconfirmedSend
+    }
     /// Wall-clock nanoseconds when the stat above was taken (the racily-clean rule compares it
     /// with the file's own times).
     public var examinedAt: Int64

@@ -145,7 +145,7 @@ public final class Ledger: @unchecked Sendable {
     public func record(folder: String, path: String) async throws(LedgerError) -> FileRecord? {
         try await onQueue { () throws(LedgerError) in
             self.flushPending()
-            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+            let statement = try self.connection.statement(LedgerSchema.selectByPath)
             defer { statement.reset() }
             statement.bind([.text(folder), .text(path)])
             return try statement.step() ? LedgerSchema.record(from: statement) : nil
@@ -157,7 +157,7 @@ public final class Ledger: @unchecked Sendable {
     public func records(folder: String, paths: [String]) async throws(LedgerError) -> [PathBytes: FileRecord] {
         try await onQueue { () throws(LedgerError) in
             self.flushPending()
-            let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+            let statement = try self.connection.statement(LedgerSchema.selectByPath)
             defer { statement.reset() }
             var rows: [PathBytes: FileRecord] = [:]
             for path in paths {
@@ -377,15 +377,11 @@ public final class Ledger: @unchecked Sendable {
             var merged = record
             do throws(LedgerError) {
                 self.flushPending()
-                let statement = try self.connection.statement("SELECT \(LedgerSchema.columns) FROM files WHERE folder = ? AND path = ?")
+                let statement = try self.connection.statement(LedgerSchema.selectByPath)
                 statement.bind([.text(record.folder), .text(record.path)])
                 if try statement.step() {
-                    let current = LedgerSchema.record(from: statement)
-                    merged.remoteURL = current.remoteURL
-                    merged.uploadedSHA256 = current.uploadedSHA256
-                    merged.uploadedSize = current.uploadedSize
-                    merged.uploadedAt = current.uploadedAt
-                    merged.unconfirmedSend = current.unconfirmedSend || record.unconfirmedSend
+                    merged.takeStoredState(from: LedgerSchema.record(from: statement))
+                    merged.unconfirmedSend = merged.unconfirmedSend || record.unconfirmedSend
                 }
                 statement.reset()
             } catch {
@@ -570,11 +566,7 @@ public final class Ledger: @unchecked Sendable {
         for (index, var write) in writes.enumerated() {
             let path = write.record.folder + "\u{0}" + write.record.path
             if write.keepsRemoteState, let before = newest[path]?.write {
-                write.record.remoteURL = before.record.remoteURL
-                write.record.uploadedSHA256 = before.record.uploadedSHA256
-                write.record.uploadedSize = before.record.uploadedSize
-                write.record.uploadedAt = before.record.uploadedAt
-                write.record.unconfirmedSend = before.record.unconfirmedSend
+                write.record.takeStoredState(from: before.record)
                 write.keepsRemoteState = before.keepsRemoteState
             }
             newest[path] = (index, write)

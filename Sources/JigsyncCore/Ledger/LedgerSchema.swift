@@ -184,6 +184,9 @@ enum LedgerSchema {
          .integer(r.unconfirmedSend ? 1 : 0)]
     }
 
+    /// One path's row: bind the folder, then the relative path.
+    static let selectByPath = "SELECT \(columns) FROM files WHERE folder = ? AND path = ?"
+
     /// Every row a statement selecting `columns` steps to, by the bytes of its path.
     static func recordsByPath(_ statement: SQLiteStatement) throws(LedgerError) -> [PathBytes: FileRecord] {
         var rows: [PathBytes: FileRecord] = [:]

@@ -131,11 +131,7 @@ struct Uploader: Sendable {
     private func withStoredState(_ record: FileRecord) async -> FileRecord {
         var record = record
         if let current = try? await engine.ledger.record(folder: record.folder, path: record.path) {
-            record.remoteURL = current.remoteURL
-            record.uploadedSHA256 = current.uploadedSHA256
-            record.uploadedSize = current.uploadedSize
-            record.uploadedAt = current.uploadedAt
-            record.unconfirmedSend = current.unconfirmedSend
+            record.takeStoredState(from: current)
         }
         return record
     }
