@@ -332,6 +332,11 @@ public final class Ledger: @unchecked Sendable {
         save([record], keepingRemoteState: false, actions: action.map { [.due($0)] } ?? [])
     }
 
+    /// Queues rows with the actions their new states owe (one per row at most), in one transaction.
+    public func save(_ records: [FileRecord], actions: [ActionRecord]) {
+        save(records, keepingRemoteState: false, actions: actions.map { .due($0) })
+    }
+
     /// Queues the outcome of an action run (written only if the row still names that version).
     func saveOutcome(_ action: ActionRecord) {
         save([], keepingRemoteState: false, actions: [.outcome(action)])
@@ -373,27 +378,39 @@ public final class Ledger: @unchecked Sendable {
     /// that cannot be recorded. Returns the row as merged, and why it could not be committed
     /// (then it stays queued and is retried, like every write).
     public func commitSending(_ record: FileRecord) async -> (record: FileRecord, failure: LedgerError?) {
-        let outcome: Result<(FileRecord, LedgerError?), LedgerError> = await queue.perform { () -> Result<(FileRecord, LedgerError?), LedgerError> in
-            var merged = record
+        let (records, failure) = await commitSending([record])
+        return (records[0], failure)
+    }
+
+    /// `commitSending` for the uploads of one batch: one trip, one transaction. Returns the rows
+    /// as merged (in the order given), and why they could not be committed.
+    public func commitSending(_ records: [FileRecord]) async -> (records: [FileRecord], failure: LedgerError?) {
+        guard !records.isEmpty else { return ([], nil) }
+        let outcome: Result<([FileRecord], LedgerError?), LedgerError> = await queue.perform { () -> Result<([FileRecord], LedgerError?), LedgerError> in
+            var merged = records
             do throws(LedgerError) {
                 self.flushPending()
                 let statement = try self.connection.statement(LedgerSchema.selectByPath)
-                statement.bind([.text(record.folder), .text(record.path)])
-                if try statement.step() {
-                    merged.takeStoredState(from: LedgerSchema.record(from: statement))
-                    merged.unconfirmedSend = merged.unconfirmedSend || record.unconfirmedSend
+                for index in merged.indices {
+                    statement.reset()
+                    statement.bind([.text(merged[index].folder), .text(merged[index].path)])
+                    if try statement.step() {
+                        let sending = merged[index].unconfirmedSend
+                        merged[index].takeStoredState(from: LedgerSchema.record(from: statement))
+                        merged[index].unconfirmedSend = merged[index].unconfirmedSend || sending
+                    }
+                    statement.reset()
                 }
-                statement.reset()
             } catch {
                 return .failure(error)
             }
-            self.lock.withLock { self.pendingWrites.append(PendingWrite(record: merged, keepsRemoteState: false)) }
+            self.lock.withLock { self.pendingWrites.append(contentsOf: merged.map { PendingWrite(record: $0, keepsRemoteState: false) }) }
             self.flushPending()
             return .success((merged, self.lock.withLock { self.writeFailure }))
         }
         switch outcome {
         case .success(let (merged, failure)): return (merged, failure)
-        case .failure(let error): return (record, error)
+        case .failure(let error): return (records, error)
         }
     }
 

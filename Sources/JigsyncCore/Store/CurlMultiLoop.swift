@@ -19,6 +19,9 @@ final class CurlMultiLoop: @unchecked Sendable {
 
     private enum Command {
         case add(TransferID, CurlTransfer)
+        /// Transfers run one after another (one connection's worth of concurrency): the next
+        /// starts on this thread as the one before it ends, with no trip through the caller.
+        case chain([(TransferID, CurlTransfer)])
         case cancel(TransferID)
         case stop
     }
@@ -28,6 +31,8 @@ final class CurlMultiLoop: @unchecked Sendable {
     private var inbox: [Command] = []   // guarded by inboxLock
     private let nextID = Atomic<UInt64>(1)
     private var active: [TransferID: CurlTransfer] = [:]   // loop thread only
+    /// The transfers of a chain still to start, keyed by the one running now (loop thread only).
+    private var chained: [TransferID: ArraySlice<(TransferID, CurlTransfer)>] = [:]
     private var thread: Thread?
     private let stopped = DispatchSemaphore(value: 0)
     /// The bandwidth cap shared by every upload (nil: unlimited), and the transfers it paused,
@@ -76,6 +81,14 @@ final class CurlMultiLoop: @unchecked Sendable {
         enqueue(.cancel(id))
     }
 
+    /// Hands transfers to the loop to run one after another, in order; returns their ids.
+    /// Each completes (its completion called) before the next starts.
+    func submitChain(_ transfers: [CurlTransfer]) -> [TransferID] {
+        let ids = transfers.map { _ in nextID.wrappingAdd(1, ordering: .relaxed).oldValue }
+        if !ids.isEmpty { enqueue(.chain(Array(zip(ids, transfers)))) }
+        return ids
+    }
+
     private func enqueue(_ command: Command) {
         inboxLock.withLock { inbox.append(command) }
         curl_multi_wakeup(multi)
@@ -93,22 +106,26 @@ final class CurlMultiLoop: @unchecked Sendable {
             for command in commands {
                 switch command {
                 case .add(let id, let transfer):
-                    active[id] = transfer
-                    if let budget, transfer.hasBody {
-                        // The read callback runs on this thread: the gate needs no lock.
-                        transfer.sendGate = { [unowned self] wanted in
-                            let granted = budget.grant(wanted, sharing: self.active.values.lazy.filter(\.hasBody).count)
-                            if granted == 0 { self.pausedForBudget.append(id) }
-                            return granted
-                        }
-                    }
-                    curl_multi_add_handle(multi, transfer.easy)
+                    start(id, transfer)
+                case .chain(let transfers):
+                    let (id, first) = transfers[0]
+                    chained[id] = transfers.dropFirst()
+                    start(id, first)
                 case .cancel(let id):
                     if let transfer = active[id] {
                         transfer.cancel()
                         remove(id, code: CURLE_ABORTED_BY_CALLBACK)
+                    } else {
+                        dropChained(id)
                     }
                 case .stop:
+                    for (_, rest) in chained {
+                        for (_, transfer) in rest {
+                            transfer.cancel()
+                            transfer.finish(code: CURLE_ABORTED_BY_CALLBACK)
+                        }
+                    }
+                    chained.removeAll()
                     for (id, transfer) in active {
                         transfer.cancel()
                         remove(id, code: CURLE_ABORTED_BY_CALLBACK)
@@ -125,6 +142,33 @@ final class CurlMultiLoop: @unchecked Sendable {
 
             var numfds: Int32 = 0
             curl_multi_poll(multi, nil, 0, pollTimeout(), &numfds)
+        }
+    }
+
+    private func start(_ id: TransferID, _ transfer: CurlTransfer) {
+        active[id] = transfer
+        transfer.started()
+        if let budget, transfer.hasBody {
+            // The read callback runs on this thread: the gate needs no lock.
+            transfer.sendGate = { [unowned self] wanted in
+                let granted = budget.grant(wanted, sharing: self.active.values.lazy.filter(\.hasBody).count)
+                if granted == 0 { self.pausedForBudget.append(id) }
+                return granted
+            }
+        }
+        curl_multi_add_handle(multi, transfer.easy)
+    }
+
+    /// A cancelled transfer of a chain that has not started: it completes as cancelled, unstarted.
+    private func dropChained(_ id: TransferID) {
+        for (running, rest) in chained {
+            guard let index = rest.firstIndex(where: { $0.0 == id }) else { continue }
+            var rest = rest
+            let (_, transfer) = rest.remove(at: index)
+            chained[running] = rest
+            transfer.cancel()
+            transfer.finish(code: CURLE_ABORTED_BY_CALLBACK)
+            return
         }
     }
 
@@ -162,6 +206,11 @@ final class CurlMultiLoop: @unchecked Sendable {
         guard let transfer = active.removeValue(forKey: id) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
         transfer.finish(code: code)
+        // The next of its chain starts now; a stopping loop cancels it like the rest.
+        if var rest = chained.removeValue(forKey: id), let (next, nextTransfer) = rest.popFirst() {
+            if !rest.isEmpty { chained[next] = rest }
+            start(next, nextTransfer)
+        }
     }
 
     /// The longest the loop may sleep: until curl's next timer or the nearest stall deadline.

@@ -280,6 +280,13 @@ final class CurlTransfer {
         return lastProgress + timeouts.receiveStallTimeout
     }
 
+    /// The loop started it: its clocks run from now (a transfer of a chain waits for the one
+    /// before it, and that wait is no stall).
+    func started() {
+        lastProgress = .now
+        if body == nil { bodyEndedAt = .now }
+    }
+
     /// Records why the loop gave up on the transfer because its deadline passed.
     func expire() {
         if !uploadFinished {

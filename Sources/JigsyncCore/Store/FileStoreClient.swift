@@ -46,6 +46,88 @@ public final class FileStoreClient: Sendable {
     public func upload(_ file: ReadableFile, options: UploadOptions,
                        progress: (@Sendable (Int64) -> Void)? = nil,
                        checkingAfterAnswer check: (@Sendable () -> FileStat?)? = nil) async throws(StoreError) -> UploadResult {
+        let (url, headers) = try uploadRequest(options)
+        let (outcome, checked) = try await perform(method: "POST", url: url, headers: headers,
+                                                   body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
+                                                   progress: progress, alongside: { check?() })
+        var result = try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
+        result.checkedAfterAnswer = checked
+        return result
+    }
+
+    /// One upload of a chain: the file, its options, and what `upload` takes beside them.
+    public struct ChainedUpload: Sendable {
+        public var file: ReadableFile
+        public var options: UploadOptions
+        public var progress: (@Sendable (Int64) -> Void)?
+        public var checkingAfterAnswer: (@Sendable () -> FileStat?)?
+
+        public init(file: ReadableFile, options: UploadOptions, progress: (@Sendable (Int64) -> Void)? = nil,
+                    checkingAfterAnswer: (@Sendable () -> FileStat?)? = nil) {
+            self.file = file
+            self.options = options
+            self.progress = progress
+            self.checkingAfterAnswer = checkingAfterAnswer
+        }
+    }
+
+    /// Uploads several files one after another, as one caller's share of the connections: the
+    /// curl thread starts each as the one before it ends, and the caller resumes once, when the
+    /// last has ended (a small file costs one hand-off per batch, not two per file). Each result
+    /// is what `upload` would have returned or thrown for that file. Cancelling the calling task
+    /// aborts the one in flight and those not started.
+    public func upload(chain uploads: [ChainedUpload]) async -> [Result<UploadResult, StoreError>] {
+        guard !uploads.isEmpty else { return [] }
+        let request: [(url: String, headers: [String])]
+        do throws(StoreError) {
+            request = try uploads.map { upload throws(StoreError) in try uploadRequest(upload.options) }
+        } catch {
+            return uploads.map { _ in .failure(error) }
+        }
+        let results = ChainResults(count: uploads.count)
+        let box = ChainIDs()
+        let configuration = self.configuration
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                results.whenComplete = { continuation.resume() }
+                var transfers: [CurlTransfer] = []
+                for (index, upload) in uploads.enumerated() {
+                    do throws(StoreError) {
+                        let check = upload.checkingAfterAnswer
+                        let transfer = try CurlTransfer(method: "POST", url: request[index].url, headers: request[index].headers,
+                                                        body: UploadBody(file: upload.file), sink: .memory(limit: configuration.maxResponseBytes),
+                                                        configuration: configuration) { outcome in
+                            results.set(index, outcome: outcome, checked: outcome.failure == nil ? check?() : nil)
+                        }
+                        transfer.onProgress = upload.progress
+                        transfers.append(transfer)
+                    } catch {
+                        results.set(index, failure: error)
+                    }
+                }
+                box.set(loop.submitChain(transfers), cancelled: Task.isCancelled, loop: loop)
+            }
+        } onCancel: {
+            box.cancel(loop: loop)
+        }
+        return results.take().enumerated().map { index, entry -> Result<UploadResult, StoreError> in
+            switch entry {
+            case .failure(let error): return .failure(error)
+            case .success(let (outcome, checked)):
+                do throws(StoreError) {
+                    if let failure = outcome.failure { throw failure }
+                    var result = try Self.uploadResult(outcome, asked: uploads[index].options.key, apiKey: configuration.apiKey)
+                    result.checkedAfterAnswer = checked
+                    return .success(result)
+                } catch {
+                    return .failure(error)
+                }
+            }
+        }
+    }
+
+    /// The URL and headers of an upload with `options`.
+    private func uploadRequest(_ options: UploadOptions) throws(StoreError) -> (url: String, headers: [String]) {
         var query: [(String, String)] = []
         if let key = options.key { query.append(("key", key)) }
         query.append(("overwrite", options.overwrite ? "true" : "false"))
@@ -56,13 +138,7 @@ public final class FileStoreClient: Sendable {
         headers.append("Content-Type: \(options.contentType ?? "application/octet-stream")")
         // Without this, curl waits up to a second for `100 Continue` before sending a large body.
         headers.append("Expect:")
-
-        let (outcome, checked) = try await perform(method: "POST", url: url, headers: headers,
-                                                   body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
-                                                   progress: progress, alongside: { check?() })
-        var result = try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
-        result.checkedAfterAnswer = checked
-        return result
+        return (url, headers)
     }
 
     /// What an upload's answer means: the result when it confirms every byte sent under the key
@@ -247,6 +323,62 @@ private final class TransferIDBox: @unchecked Sendable {
         let id = self.id
         lock.unlock()
         if let id { loop.cancel(id) }
+    }
+}
+
+/// The outcomes of a chain as they arrive on the curl thread; the last one calls `whenComplete`.
+///
+/// `@unchecked Sendable`: every field is guarded by `lock`.
+private final class ChainResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [Result<(CurlOutcome, FileStat?), StoreError>?]
+    private var remaining: Int
+    var whenComplete: (@Sendable () -> Void)?
+
+    init(count: Int) {
+        entries = Array(repeating: nil, count: count)
+        remaining = count
+    }
+
+    func set(_ index: Int, outcome: CurlOutcome, checked: FileStat?) { store(index, .success((outcome, checked))) }
+    func set(_ index: Int, failure: StoreError) { store(index, .failure(failure)) }
+
+    private func store(_ index: Int, _ entry: Result<(CurlOutcome, FileStat?), StoreError>) {
+        let done = lock.withLock { () -> (@Sendable () -> Void)? in
+            entries[index] = entry
+            remaining -= 1
+            return remaining == 0 ? whenComplete : nil
+        }
+        done?()
+    }
+
+    func take() -> [Result<(CurlOutcome, FileStat?), StoreError>] {
+        lock.withLock { entries.map { $0 ?? .failure(StoreError(.cancelled, message: "cancelled")) } }
+    }
+}
+
+/// Ties a task's cancellation to the ids of a chain once the loop has them.
+///
+/// `@unchecked Sendable`: both fields are guarded by `lock`.
+private final class ChainIDs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ids: [CurlMultiLoop.TransferID] = []
+    private var cancelRequested = false
+
+    func set(_ ids: [CurlMultiLoop.TransferID], cancelled: Bool, loop: CurlMultiLoop) {
+        let cancelNow = lock.withLock {
+            self.ids = ids
+            return cancelRequested || cancelled
+        }
+        if cancelNow { ids.forEach(loop.cancel) }
+    }
+
+    func cancel(loop: CurlMultiLoop) {
+        let ids = lock.withLock {
+            cancelRequested = true
+            return self.ids
+        }
+        ids.forEach(loop.cancel)
     }
 }
 

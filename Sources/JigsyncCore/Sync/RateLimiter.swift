@@ -46,6 +46,26 @@ public actor RateLimiter {
         }
     }
 
+    /// Waits until a request may be sent, then takes up to `count` slots that are free now (at
+    /// least one): several at a lifted limit, where slots are microseconds apart; one at the API's
+    /// rates, where the grid spaces every request. Returns how many were taken.
+    public func acquire(upTo count: Int) async throws -> Int {
+        try await acquire()
+        var taken = 1
+        let now = clock.now
+        while taken < count, now >= nextSlot - slack {
+            nextSlot = nextSlot + interval
+            taken += 1
+        }
+        return taken
+    }
+
+    /// How many requests a worker may gather into one batch: `limit` where slots are less than a
+    /// millisecond apart, one where the grid spaces them (a batch would only wait in line).
+    public func batchCapacity(_ limit: Int) -> Int {
+        slack > .zero ? limit : 1
+    }
+
     /// Learns from an answer's rate-limit headers and from a 429's wait.
     public func observe(_ status: RateLimitStatus?, serverWait: Duration?) {
         if let status, status.limit > 0 {

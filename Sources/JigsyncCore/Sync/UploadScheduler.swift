@@ -42,6 +42,7 @@ actor UploadScheduler {
     private var onRecheck: (@Sendable ([WatchedPath]) -> Void)?
     private var largeInFlight = 0
     private let maxLarge: Int
+    private let workers: Int
     private var stopped = false
     private let continuous: Bool
     private let clock = ContinuousClock()
@@ -71,6 +72,7 @@ actor UploadScheduler {
 
     init(workers: Int, continuous: Bool = false, retryFor: Duration? = nil) {
         maxLarge = max(1, workers / 2)
+        self.workers = max(1, workers)
         self.continuous = continuous
         self.retryFor = retryFor
     }
@@ -228,6 +230,22 @@ actor UploadScheduler {
     func remaining() -> [FileRecord] { Array(waiting.values) + dirty.values.map(\.record) }
 
     func take() async -> Job? {
+        await take(upTo: 1).first
+    }
+
+    /// Up to `limit` jobs for one worker (empty when there will be no more): the next job due,
+    /// and when it is a small upload, more small uploads due after it — a worker's share of the
+    /// ready ones, so the other workers get theirs. A delete or a large file is always alone.
+    func take(upTo limit: Int) async -> [Job] {
+        guard let first = await takeOne() else { return [] }
+        guard limit > 1, !first.isDelete, !first.isLarge, pauseReason == nil else { return [first] }
+        let share = min(limit, max(1, (readySmall.count - readySmallHead) / workers))
+        var jobs = [first]
+        while jobs.count < share, let job = nextSmallUpload() { jobs.append(started(job)) }
+        return jobs
+    }
+
+    private func takeOne() async -> Job? {
         while !stopped {
             let now = clock.now
             promoteDelayed(now: now)
@@ -283,15 +301,24 @@ actor UploadScheduler {
     }
 
     func finished(_ job: Job) {
-        running.removeValue(forKey: job.key)
-        if job.isLarge { largeInFlight -= 1 }
+        finished([job])
+    }
+
+    /// The jobs of one `take` have ended (their outcomes recorded).
+    func finished(_ jobs: [Job]) {
+        var rechecks: [WatchedPath] = []
+        for job in jobs {
+            running.removeValue(forKey: job.key)
+            if job.isLarge { largeInFlight -= 1 }
+            if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
+            if let watched = recheck.removeValue(forKey: job.key), !stopped { rechecks.append(watched) }
+        }
         probeInFlight = false
-        if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
-        if let watched = recheck.removeValue(forKey: job.key), !stopped { onRecheck?([watched]) }
-        // Waiters are woken only when the end of this job can change what they may do: a large
+        if !rechecks.isEmpty { onRecheck?(rechecks) }
+        // Waiters are woken only when the end of these jobs can change what they may do: a large
         // job's slot, a pause's probe, or a one-shot sync that may be done. (A small job's end
         // frees nothing a waiter waits for; what it queues again wakes a worker through `add`.)
-        if !continuous || job.isLarge || pauseReason != nil || heldReason != nil { wakeAll() }
+        if !continuous || jobs.contains(where: \.isLarge) || pauseReason != nil || heldReason != nil { wakeAll() }
     }
 
     /// Suspends until `add`, `finished`, `stop`, `pause`/`resume`, or `until` passes.
@@ -362,6 +389,25 @@ actor UploadScheduler {
             guard running[entry.key] == nil, let record = waiting.removeValue(forKey: entry.key) else { continue }
             return Job(record: record, due: entry.due)
         }
+    }
+
+    /// The next ready small job when it is an upload (a delete waiting next stays for a worker
+    /// of its own). Entries whose key is no longer waiting are dropped on the way.
+    private func nextSmallUpload() -> Job? {
+        while readySmallHead < readySmall.count {
+            let entry = readySmall[readySmallHead]
+            guard running[entry.key] == nil, let record = waiting[entry.key] else {
+                readySmallHead += 1
+                continue
+            }
+            guard record.state != .deleting else { return nil }
+            readySmallHead += 1
+            compact(&readySmall, &readySmallHead)
+            waiting.removeValue(forKey: entry.key)
+            return Job(record: record, due: entry.due)
+        }
+        compact(&readySmall, &readySmallHead)
+        return nil
     }
 
     /// Drops taken entries once they are most of the array, so memory follows the queue's length.

@@ -8,36 +8,98 @@ struct Uploader: Sendable {
     let scheduler: UploadScheduler
     let tally: Tally
 
+    /// The most small uploads one worker takes at once: at a lifted rate limit a batch goes
+    /// through each stage in one step (one trip to the FS threads, one ledger transaction, one
+    /// hand-off to the curl thread, one write of the outcomes); at the API's rates the limiter
+    /// spaces every request, and a worker takes one at a time.
+    static let batchLimit = 32
+
     func run(folders: OpenFolders) async {
-        while let job = await scheduler.take() {
-            if job.isDelete {
-                await RemoteDelete(engine: engine, scheduler: scheduler, tally: tally).send(job, folder: folders[job.record.folder])
-            } else if let folder = folders[job.record.folder] {
-                await send(job, folder: folder)
+        while true {
+            let jobs = await scheduler.take(upTo: await engine.limiter.batchCapacity(Self.batchLimit))
+            guard let first = jobs.first else { return }
+            if first.isDelete {
+                await RemoteDelete(engine: engine, scheduler: scheduler, tally: tally).send(first, folder: folders[first.record.folder])
+            } else {
+                // (An upload whose folder is gone stays due in the ledger; the folder's return re-plans it.)
+                let sending = jobs.compactMap { job in folders[job.record.folder].map { (job.record, $0) } }
+                if !sending.isEmpty { await send(sending) }
             }
-            // (An upload whose folder is gone stays due in the ledger; the folder's return re-plans it.)
-            await scheduler.finished(job)
+            await scheduler.finished(jobs)
         }
     }
 
-    private func send(_ job: UploadScheduler.Job, folder: Folder) async {
-        var record = job.record
-        let fullPath = folder.fullPath(record.path)
-        let examinedAt = Reconciler.wallNanoseconds()
-        let relative = record.path
+    /// One upload of a batch once its file is open and its row says `uploading`.
+    private struct Sending {
+        var record: FileRecord
+        let folder: Folder
         let file: ReadableFile
-        do {
-            file = try await FSQueue.run { () throws(FSError) in try folder.openForReading(relative) }
-        } catch {
+        var fullPath: String { folder.fullPath(record.path) }
+    }
+
+    /// Sends a batch of uploads (often one): opens the files, commits their rows `uploading`, sends
+    /// them one after another, and records each outcome. Nothing is sent that cannot be recorded.
+    private func send(_ batch: [(record: FileRecord, folder: Folder)]) async {
+        let examinedAt = Reconciler.wallNanoseconds()
+        let opened = await FSQueue.run { () -> [Result<ReadableFile, FSError>] in
+            batch.map { record, folder in Result { () throws(FSError) in try folder.openForReading(record.path) } }
+        }
+        var ready: [Sending] = []
+        for ((record, folder), file) in zip(batch, opened) {
+            if let sending = await prepare(record, folder: folder, opened: file, examinedAt: examinedAt) { ready.append(sending) }
+        }
+        guard !ready.isEmpty else { return }
+        // The rows are on disk before the first byte goes (with what the store holds taken from
+        // the ledger's rows, as `withStoredState` does).
+        let committed = await engine.ledger.commitSending(ready.map(\.record))
+        for index in ready.indices { ready[index].record = committed.records[index] }
+        if committed.failure != nil {
+            for var sending in ready {
+                sending.record.state = .pending
+                engine.ledger.save(sending.record)
+                await scheduler.add(sending.record)
+            }
+            await scheduler.ledgerWrites(engine.ledger.writeState)
+            return
+        }
+        var rest = ready[...]
+        while !rest.isEmpty {
+            let granted: Int
+            do {
+                granted = try await engine.limiter.acquire(upTo: rest.count)
+            } catch {
+                // Cancelled while waiting for the rate limiter: still due.
+                for var sending in rest {
+                    sending.record.state = .pending
+                    engine.ledger.save(sending.record)
+                }
+                return
+            }
+            let chain = rest.prefix(granted)
+            rest = rest.dropFirst(granted)
+            await transfer(Array(chain))
+        }
+    }
+
+    /// The row of a job whose file was just opened (or not), ready to send; nil when it is not
+    /// to be sent, its row then saying why.
+    private func prepare(_ record: FileRecord, folder: Folder, opened: Result<ReadableFile, FSError>,
+                         examinedAt: Int64) async -> Sending? {
+        var record = record
+        let fullPath = folder.fullPath(record.path)
+        let file: ReadableFile
+        switch opened {
+        case .success(let opened): file = opened
+        case .failure(let error):
             record = await withStoredState(record)
             if error.code == ENOENT {
                 await vanished(record)
-                return
+                return nil
             }
             fail(&record, reason: error.reason, status: nil)
             await tally.failed(fullPath, error.reason)
             engine.logger.warning("\(fullPath.escapedForDisplay): \(error.reason)")
-            return
+            return nil
         }
         record.update(stat: file.openedStat, examinedAt: examinedAt)
         guard file.openedStat.size <= engine.settings.maxSize else {
@@ -45,82 +107,90 @@ struct Uploader: Sendable {
             let reason = "exceeds the \(Reconciler.describe(engine.settings.maxSize)) limit (\(file.openedStat.size) bytes)"
             fail(&record, reason: reason, status: nil)
             await tally.failed(fullPath, reason)
-            return
+            return nil
         }
         record.state = .uploading
         record.unconfirmedSend = true   // until the outcome is recorded: the store may get any of it
         record.contentType = engine.contentTypes.type(for: record.path)
-        // Nothing is sent that cannot be recorded: the row is on disk before the first byte goes
-        // (with what the store holds taken from the ledger's row, as `withStoredState` does).
-        let committed = await engine.ledger.commitSending(record)
-        record = committed.record
-        if committed.failure != nil {
-            record.state = .pending
-            engine.ledger.save(record)
-            await scheduler.add(record)
-            await scheduler.ledgerWrites(engine.ledger.writeState)
-            return
-        }
+        return Sending(record: record, folder: folder, file: file)
+    }
 
-        do {
-            try await engine.limiter.acquire()
-            let options = FileStoreClient.UploadOptions(key: record.key, overwrite: engine.settings.onConflict == .overwrite,
-                                                        contentType: record.contentType)
-            let key = PathBytes(record.folder + "/" + record.path)
-            let board = engine.progress
-            defer { board.remove(key) }
+    /// Sends `chain` one after another (one hand-off to the curl thread), then records each
+    /// outcome; the rows of the uploads stored are written together.
+    private func transfer(_ chain: [Sending]) async {
+        let board = engine.progress
+        let overwrite = engine.settings.onConflict == .overwrite
+        let keys = chain.map { PathBytes($0.record.folder + "/" + $0.record.path) }
+        defer { for key in keys { board.remove(key) } }
+        var uploads: [FileStoreClient.ChainedUpload] = []
+        for (sending, key) in zip(chain, keys) {
+            let folder = sending.folder, relative = sending.record.path
+            let options = FileStoreClient.UploadOptions(key: sending.record.key, overwrite: overwrite, contentType: sending.record.contentType)
+            let progress: (@Sendable (Int64) -> Void)? = chain.count == 1 ? { @Sendable in board.update(key, $0) } : nil
             // The file must still be the one that was sent: same inode, size and times at its path
             // (looked at on the curl thread as the answer arrives).
-            let result = try await engine.client.upload(file, options: options, progress: { board.update(key, $0) },
-                                                        checkingAfterAnswer: { try? folder.lstat(relative) })
-            await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
-            await Self.answered(engine: engine, scheduler: scheduler)
-            guard let now = result.checkedAfterAnswer else {
-                // Deleted right after it was sent: the store holds what was sent, and the delete
-                // policy decides what happens to that copy (a row forgetting it would leak it).
+            uploads.append(FileStoreClient.ChainedUpload(file: sending.file, options: options, progress: progress,
+                                                         checkingAfterAnswer: { try? folder.lstat(relative) }))
+        }
+        let results = await engine.client.upload(chain: uploads)
+        var stored: [(record: FileRecord, folder: Folder, result: UploadResult, modified: Int64)] = []
+        var answered = false
+        for (sending, outcome) in zip(chain, results) {
+            var record = sending.record
+            switch outcome {
+            case .failure(let error):
+                if answered { await Self.answered(engine: engine, scheduler: scheduler); answered = false }
+                await handle(error, record: &record, fullPath: sending.fullPath)
+            case .success(let result):
+                await engine.limiter.observe(result.rateLimit, serverWait: result.rateLimitWait)
+                answered = true
+                guard let now = result.checkedAfterAnswer else {
+                    // Deleted right after it was sent: the store holds what was sent, and the delete
+                    // policy decides what happens to that copy (a row forgetting it would leak it).
+                    record.uploadedSHA256 = result.sentSHA256
+                    record.uploadedSize = result.sentBytes
+                    record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
+                    record.remoteURL = result.url
+                    record.sha256 = result.sentSHA256
+                    await vanished(record)
+                    continue
+                }
+                guard !now.contentMayDiffer(from: sending.file.openedStat) else {
+                    record.state = .pending
+                    record.lastError = "changed while it was being sent; sending again"
+                    JigsyncMetrics.retried(.changed)
+                    engine.ledger.save(record)
+                    await scheduler.add(record)
+                    continue
+                }
+                record.state = .uploaded
+                record.unconfirmedSend = false
+                record.sha256 = result.sentSHA256
                 record.uploadedSHA256 = result.sentSHA256
                 record.uploadedSize = result.sentBytes
                 record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
                 record.remoteURL = result.url
-                record.sha256 = result.sentSHA256
-                await vanished(record)
-                return
+                record.lastError = nil
+                record.lastHTTPStatus = 200
+                record.attempts = 0
+                record.nextAttemptAt = nil
+                stored.append((record, sending.folder, result, sending.file.openedStat.mtimeNanoseconds))
             }
-            guard !now.contentMayDiffer(from: file.openedStat) else {
-                record.state = .pending
-                record.lastError = "changed while it was being sent; sending again"
-                JigsyncMetrics.retried(.changed)
-                engine.ledger.save(record)
-                await scheduler.add(record)
-                return
-            }
-            record.state = .uploaded
-            record.unconfirmedSend = false
-            record.sha256 = result.sentSHA256
-            record.uploadedSHA256 = result.sentSHA256
-            record.uploadedSize = result.sentBytes
-            record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
-            record.remoteURL = result.url
-            record.lastError = nil
-            record.lastHTTPStatus = 200
-            record.attempts = 0
-            record.nextAttemptAt = nil
-            // The action this version owes is committed with its row, and runs beside the pipeline.
-            let action = engine.actions?.action(for: record, event: .uploaded)
-            engine.ledger.save(record, action: action)
-            if let action { engine.actions?.enqueue(action) }
+        }
+        if answered { await Self.answered(engine: engine, scheduler: scheduler) }
+        guard !stored.isEmpty else { return }
+        // The action each version owes is committed with its row, and runs beside the pipeline.
+        let actions = stored.compactMap { engine.actions?.action(for: $0.record, event: .uploaded) }
+        engine.ledger.save(stored.map(\.record), actions: actions)
+        for action in actions { engine.actions?.enqueue(action) }
+        for (record, folder, result, modified) in stored {
+            let fullPath = folder.fullPath(record.path)
             await scheduler.succeeded(record)
             await tally.uploaded(bytes: result.sentBytes)
             await keepVersion(of: record, folder: folder)
-            JigsyncMetrics.stored(bytes: result.sentBytes, modifiedAtNanoseconds: file.openedStat.mtimeNanoseconds)
+            JigsyncMetrics.stored(bytes: result.sentBytes, modifiedAtNanoseconds: modified)
             engine.events?.publish(DaemonActivity(.uploaded, path: fullPath, key: record.key, size: result.sentBytes, sha256: result.sentSHA256))
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
-        } catch let error as StoreError {
-            await handle(error, record: &record, fullPath: fullPath)
-        } catch {
-            // Cancelled while waiting for the rate limiter: still due.
-            record.state = .pending
-            engine.ledger.save(record)
         }
     }
 
