@@ -151,12 +151,13 @@ public final class SyncEngine: Sendable {
 }
 
 extension SyncEngine {
-    /// Runs `settings.workers` upload workers until the scheduler hands out no more jobs.
+    /// Runs `settings.workers` upload workers, and the small lane's (which sends only while
+    /// large files hold more than half the workers), until the scheduler hands out no more jobs.
     func runWorkers(scheduler: UploadScheduler, tally: Tally, folders: OpenFolders) async {
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<max(1, settings.workers) {
+            for lane in Array(repeating: false, count: max(1, settings.workers)) + [true] {
                 group.addTask {
-                    await Uploader(engine: self, scheduler: scheduler, tally: tally).run(folders: folders)
+                    await Uploader(engine: self, scheduler: scheduler, tally: tally, lane: lane).run(folders: folders)
                 }
             }
         }

@@ -1,8 +1,9 @@
 /// The queue of due work (uploads, and the remote deletes a delete policy owes) that the
 /// workers draw from.
 ///
-/// Jobs are taken in order of when they are due. Large files may occupy at most half the
-/// workers, so a burst of small files is never stuck behind a few big ones. A path is queued at
+/// Jobs are taken in order of when they are due. Large files may occupy every worker (four large
+/// files go up four at once); while they hold more than half of them, one more worker, the small
+/// lane, takes small jobs, so a burst of small files is never stuck behind a few big ones. A path is queued at
 /// most once and never sent twice at the same time: adding a path already waiting updates its
 /// row; adding one in flight marks it dirty, and it is queued once more when that transfer ends.
 /// A worker with nothing to take waits on a continuation, woken by new work, a finished job or
@@ -47,6 +48,8 @@ actor UploadScheduler {
     private let continuous: Bool
     private let clock = ContinuousClock()
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    /// The small lane's worker while it waits (woken apart: it cannot take what the others can).
+    private var laneWaiter: CheckedContinuation<Void, Never>?
     private var timer: (at: ContinuousClock.Instant, task: Task<Void, Never>)?
     /// How long a failing file is retried, counted from its first failure (nil: for ever).
     private let retryFor: Duration?
@@ -71,7 +74,7 @@ actor UploadScheduler {
     }
 
     init(workers: Int, continuous: Bool = false, retryFor: Duration? = nil) {
-        maxLarge = max(1, workers / 2)
+        maxLarge = max(1, workers)
         self.workers = max(1, workers)
         self.continuous = continuous
         self.retryFor = retryFor
@@ -236,8 +239,10 @@ actor UploadScheduler {
     /// Up to `limit` jobs for one worker (empty when there will be no more): the next job due,
     /// and when it is a small upload, more small uploads due after it — a worker's share of the
     /// ready ones, so the other workers get theirs. A delete or a large file is always alone.
-    func take(upTo limit: Int) async -> [Job] {
-        guard let first = await takeOne() else { return [] }
+    /// - Parameter lane: for the small lane's worker: small jobs only, and only while large
+    ///   files hold more than half the workers.
+    func take(upTo limit: Int, lane: Bool = false) async -> [Job] {
+        guard let first = await takeOne(lane: lane) else { return [] }
         guard limit > 1, !first.isDelete, !first.isLarge, pauseReason == nil else { return [first] }
         let share = min(limit, max(1, (readySmall.count - readySmallHead) / workers))
         var jobs = [first]
@@ -245,7 +250,10 @@ actor UploadScheduler {
         return jobs
     }
 
-    private func takeOne() async -> Job? {
+    /// Whether the small lane is open: large transfers hold more than half the workers.
+    private var laneOpen: Bool { largeInFlight * 2 > workers }
+
+    private func takeOne(lane: Bool) async -> Job? {
         while !stopped {
             let now = clock.now
             promoteDelayed(now: now)
@@ -253,16 +261,18 @@ actor UploadScheduler {
             if heldReason != nil || ledgerFailure != nil {
                 // Held by an operator (until release()) or by the ledger (until it writes again).
             } else if pauseReason != nil {
-                if !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
+                if !lane, !probeInFlight, let probeAt, probeAt <= now, let job = nextReady() {
                     probeInFlight = true
                     return started(job)
                 }
-                if !probeInFlight, let probeAt { wake = min(wake ?? probeAt, probeAt) }
+                if !lane, !probeInFlight, let probeAt { wake = min(wake ?? probeAt, probeAt) }
+            } else if lane {
+                if laneOpen, let job = nextReady(smallOnly: true) { return started(job) }
             } else if let job = nextReady() {
                 return started(job)
             }
             if !continuous && waiting.isEmpty && dirty.isEmpty && running.isEmpty { return nil }
-            await waitForChange(until: wake)
+            await waitForChange(until: wake, lane: lane)
         }
         return nil
     }
@@ -296,7 +306,10 @@ actor UploadScheduler {
 
     private func started(_ job: Job) -> Job {
         running[job.key] = job.record
-        if job.isLarge { largeInFlight += 1 }
+        if job.isLarge {
+            largeInFlight += 1
+            if laneOpen { wakeLane() }
+        }
         return job
     }
 
@@ -322,7 +335,7 @@ actor UploadScheduler {
     }
 
     /// Suspends until `add`, `finished`, `stop`, `pause`/`resume`, or `until` passes.
-    private func waitForChange(until: ContinuousClock.Instant?) async {
+    private func waitForChange(until: ContinuousClock.Instant?, lane: Bool) async {
         if let until, timer.map({ until < $0.at || $0.task.isCancelled }) ?? true {
             timer?.task.cancel()
             let clock = self.clock
@@ -331,7 +344,11 @@ actor UploadScheduler {
                 await self?.timerFired()
             })
         }
-        await withCheckedContinuation { waiters.append($0) }
+        if lane {
+            await withCheckedContinuation { laneWaiter = $0 }
+        } else {
+            await withCheckedContinuation { waiters.append($0) }
+        }
     }
 
     private func timerFired() {
@@ -341,12 +358,19 @@ actor UploadScheduler {
 
     private func wakeOne() {
         if !waiters.isEmpty { waiters.removeFirst().resume() }
+        if laneOpen { wakeLane() }
+    }
+
+    private func wakeLane() {
+        laneWaiter?.resume()
+        laneWaiter = nil
     }
 
     private func wakeAll() {
         let woken = waiters
         waiters.removeAll()
         for waiter in woken { waiter.resume() }
+        wakeLane()
     }
 
     private func enqueueReady(_ entry: Entry) {
@@ -364,10 +388,10 @@ actor UploadScheduler {
 
     /// The earlier-due of the next small and the next large job; large ones only while fewer than
     /// half the workers carry one. Entries whose key is no longer waiting are dropped on the way.
-    private func nextReady() -> Job? {
+    private func nextReady(smallOnly: Bool = false) -> Job? {
         while true {
             let small = readySmallHead < readySmall.count ? readySmall[readySmallHead] : nil
-            let large = readyLargeHead < readyLarge.count && largeInFlight < maxLarge ? readyLarge[readyLargeHead] : nil
+            let large = readyLargeHead < readyLarge.count && !smallOnly && largeInFlight < maxLarge ? readyLarge[readyLargeHead] : nil
             let takeLarge: Bool
             switch (small, large) {
             case (nil, nil): return nil

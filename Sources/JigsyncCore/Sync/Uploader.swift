@@ -7,6 +7,8 @@ struct Uploader: Sendable {
     let engine: SyncEngine
     let scheduler: UploadScheduler
     let tally: Tally
+    /// The small lane's worker: small jobs only, while large files hold most workers.
+    var lane = false
 
     /// The most small uploads one worker takes at once: at a lifted rate limit a batch goes
     /// through each stage in one step (one trip to the FS threads, one ledger transaction, one
@@ -16,7 +18,7 @@ struct Uploader: Sendable {
 
     func run(folders: OpenFolders) async {
         while true {
-            let jobs = await scheduler.take(upTo: await engine.limiter.batchCapacity(Self.batchLimit))
+            let jobs = await scheduler.take(upTo: await engine.limiter.batchCapacity(Self.batchLimit), lane: lane)
             guard let first = jobs.first else { return }
             if first.isDelete {
                 await RemoteDelete(engine: engine, scheduler: scheduler, tally: tally).send(first, folder: folders[first.record.folder])

@@ -115,4 +115,35 @@ struct ChainTests {
         await scheduler.finished(first + second + third + single + rest + large)
         #expect(await scheduler.depth().inFlight == 2)
     }
+
+    @Test("large files may take every worker; while they hold more than half, the small lane takes small files, and only then")
+    func smallLane() async throws {
+        let scheduler = UploadScheduler(workers: 2, continuous: true)
+        func row(_ path: String, size: Int64 = 10) -> FileRecord {
+            let stat = FileStat(kind: .regular, size: size, mtimeNanoseconds: 0, ctimeNanoseconds: 0, inode: 1, device: 1)
+            return FileRecord(folder: "/f", path: path, key: path, stat: stat, state: .pending, examinedAt: 0)
+        }
+        await scheduler.add(row("big1", size: UploadScheduler.largeFileBytes + 1))
+        await scheduler.add(row("big2", size: UploadScheduler.largeFileBytes + 1))
+        await scheduler.add(row("s1"))
+        // Both workers may carry a large file (they were due first).
+        let big1 = await scheduler.take(upTo: 1)
+        let big2 = await scheduler.take(upTo: 1)
+        #expect(big1.map(\.record.path) == ["big1"])
+        #expect(big2.map(\.record.path) == ["big2"])
+        // Large files hold both workers: the lane takes the small one.
+        let s1 = await scheduler.take(upTo: 32, lane: true)
+        #expect(s1.map(\.record.path) == ["s1"])
+        await scheduler.finished(s1)
+
+        // One large of two workers: the lane stays shut, a small file goes to a worker.
+        await scheduler.finished(big1)
+        let lane = Task { await scheduler.take(upTo: 32, lane: true) }
+        await scheduler.add(row("s2"))
+        #expect(await scheduler.depth().waiting == 1)
+        let s2 = await scheduler.take(upTo: 32)
+        #expect(s2.map(\.record.path) == ["s2"])
+        await scheduler.stop()
+        #expect(await lane.value.isEmpty)
+    }
 }
