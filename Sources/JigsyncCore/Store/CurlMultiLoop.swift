@@ -206,10 +206,19 @@ final class CurlMultiLoop: @unchecked Sendable {
         guard let transfer = active.removeValue(forKey: id) else { return }
         curl_multi_remove_handle(multi, transfer.easy)
         transfer.finish(code: code)
-        // The next of its chain starts now; a stopping loop cancels it like the rest.
-        if var rest = chained.removeValue(forKey: id), let (next, nextTransfer) = rest.popFirst() {
+        // The next of its chain starts now, when this one got an answer; after one that got none
+        // (refused, reset, timed out, cancelled) the rest end unsent: the caller learns of the
+        // failure at once instead of after a timeout per file.
+        guard var rest = chained.removeValue(forKey: id), let (next, nextTransfer) = rest.popFirst() else { return }
+        if transfer.chainMayGoOn {
             if !rest.isEmpty { chained[next] = rest }
             start(next, nextTransfer)
+        } else {
+            let cancelled = transfer.wasCancelled
+            for (_, unsent) in [(next, nextTransfer)] + rest {
+                if cancelled { unsent.cancel() } else { unsent.skip() }
+                unsent.finish(code: CURLE_ABORTED_BY_CALLBACK)
+            }
         }
     }
 

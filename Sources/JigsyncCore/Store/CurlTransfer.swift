@@ -38,6 +38,8 @@ enum TransferAbort {
     case responseTooLarge(Int)
     case sinkFailed(String)
     case cancelled
+    /// A transfer of a chain not started, because the one before it got no answer.
+    case notSent
 }
 
 /// One HTTP exchange: owns its easy handle and header list, and receives curl's callbacks.
@@ -300,6 +302,25 @@ final class CurlTransfer {
 
     func cancel() { abortReason = .cancelled }
 
+    var wasCancelled: Bool {
+        if case .cancelled? = abortReason { return true }
+        return false
+    }
+
+    /// Ends a transfer that was never started (a chain's rest, after a transfer without answer).
+    func skip() { abortReason = .notSent }
+
+    /// Whether the server answered (any status), or the transfer ended for a reason of this side
+    /// (the file changed, the answer too large): the next of its chain may go. A transfer that
+    /// got no answer (refused, reset, timed out, cancelled) ends its chain.
+    var chainMayGoOn: Bool {
+        switch abortReason {
+        case nil: outcome.status >= 200
+        case .fileChanged?, .responseTooLarge?, .sinkFailed?: true
+        default: false
+        }
+    }
+
     /// Called once by the loop when curl is done with the handle (or the loop aborted it).
     func finish(code: CURLcode) {
         var result = outcome
@@ -351,6 +372,7 @@ final class CurlTransfer {
         case .responseTooLarge(let limit): StoreError(.retryLater, message: "the server's answer exceeded \(limit) bytes; not the JSON expected")
         case .sinkFailed(let why): StoreError(.fixConfiguration, message: "could not write the download: \(why)")
         case .cancelled: StoreError(.cancelled, message: "cancelled")
+        case .notSent: StoreError(.notSent, message: "not sent: the upload before it in its batch got no answer")
         }
     }
 

@@ -21,6 +21,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case notFound = "not-found"
         /// The request was cancelled by the caller.
         case cancelled
+        /// Never sent: an upload before it in the same chain got no answer (the service may be
+        /// unreachable), so the rest of the chain was not tried. Due again as it was.
+        case notSent = "not-sent"
     }
 
     /// What to do next.
@@ -41,7 +44,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 
     /// Whether trying the same request again later may succeed.
     public var isTransient: Bool {
-        disposition == .retryLater || disposition == .fileChanged || disposition == .unconfirmed
+        disposition == .retryLater || disposition == .fileChanged || disposition == .unconfirmed || disposition == .notSent
     }
 
     public var description: String {

@@ -260,6 +260,11 @@ struct Uploader: Sendable {
                 await tally.gaveUp(fullPath, error.description)
                 engine.logger.warning("\(fullPath.escapedForDisplay): \(error.description.escapedForDisplay); still failing after the retry period, left due")
             }
+        case .notSent:
+            // Its chain stopped before it (the upload before got no answer): due again as it was.
+            record.state = .pending
+            engine.ledger.save(record)
+            await scheduler.add(record)
         case .fileChanged:
             JigsyncMetrics.retried(.changed)
             record.state = .pending

@@ -81,6 +81,31 @@ struct ChainTests {
         }
     }
 
+    @Test("after an upload that gets no answer, the rest of its chain is not tried: each says not sent, at once")
+    func noAnswerEndsTheChain() async throws {
+        // A port nobody listens on: every connection is refused.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(probe, $0, &length) } }
+        close(probe)
+        let port = UInt16(bigEndian: address.sin_port)
+        let client = FileStoreClient(configuration: StoreConfiguration(baseURL: "http://127.0.0.1:\(port)", apiKey: APIKey("k")))
+        let files = try (0..<4).map { try TestFiles.make(size: 100, in: scratch, seed: UInt64($0)) }
+        let uploads = try files.enumerated().map { index, file in
+            FileStoreClient.ChainedUpload(file: try ReadableFile(path: file.path), options: .init(key: "k\(index)"))
+        }
+        let results = await client.upload(chain: uploads)
+        let dispositions = results.map { result -> StoreError.Disposition? in
+            if case .failure(let error) = result { return error.disposition }
+            return nil
+        }
+        #expect(dispositions == [.retryLater, .notSent, .notSent, .notSent])
+    }
+
     @Test("the scheduler hands a worker its share of small uploads; a delete or a large file goes alone")
     func schedulerBatches() async throws {
         let scheduler = UploadScheduler(workers: 2)
