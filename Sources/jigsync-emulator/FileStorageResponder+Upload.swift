@@ -70,12 +70,16 @@ extension FileStorageResponder {
         case .stored(let object):
             let base = "http://\(request.head.authority ?? "127.0.0.1")"
             let url = base + Self.readPrefix + KeyPath.encode(object.key)
-            var answer: [String: Any] = ["key": object.key, "url": url, "size": object.size]
+            // Fields in sorted order, as the answers have always been written.
+            var answer = JSONText(escapingSlashes: false)
+            answer.field("key", object.key)
+            answer.field("size", object.size)
             if options.temporaryPublicURL {
                 let token = await temporaryURLs.issue(for: object.key, seconds: settings.temporaryURLSeconds)
-                answer["temp_public_url"] = url + "?temp_token=" + token
+                answer.field("temp_public_url", url + "?temp_token=" + token)
             }
-            return Self.json(answer)
+            answer.field("url", url)
+            return Self.jsonResponse(.ok, answer.data)
         }
     }
 
@@ -126,8 +130,13 @@ struct UploadOptions {
 /// Percent-encodes a key for a URL path, keeping `/`.
 enum KeyPath {
     static func encode(_ key: String) -> String {
+        key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+    }
+
+    /// ASCII letters and digits, `-._~` and `/`: built once, not per answer.
+    private static let allowed: CharacterSet = {
         var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
         allowed.insert(charactersIn: "-._~/")
-        return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
-    }
+        return allowed
+    }()
 }
