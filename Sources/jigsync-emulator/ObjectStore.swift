@@ -90,18 +90,20 @@ actor ObjectStore {
 
     /// Moves a complete body into place under `key`.
     func commit(key: String, bodyPath: String, size: Int64, sha256: String, contentType: String, overwrite: Bool) throws -> CommitOutcome {
-        if index[Array(key.utf8)] != nil, !overwrite {
+        let id = Array(key.utf8)
+        let previous = index[id]
+        if previous != nil, !overwrite {
             unlink(bodyPath)
             return .exists
         }
-        let writes = (index[Array(key.utf8)]?.writes ?? 0) + 1
+        let writes = (previous?.writes ?? 0) + 1
         let object = StoredObject(key: key, size: size, sha256: sha256, contentType: contentType, writes: writes, updatedAt: Date())
         let blob = blobPath(for: key)
         guard rename(bodyPath, blob) == 0 else {
             throw EmulatorError("rename into \(blob): \(String(cString: strerror(errno)))")
         }
         try replaceFile(at: blob + ".json", with: object.json)
-        index[Array(key.utf8)] = object
+        index[id] = object
         return .stored(object)
     }
 

@@ -102,6 +102,28 @@ struct EmulatorStorageTests {
         #expect(try await restarted.listing()["typed"]?.content_type == Self.awkwardType)
     }
 
+    @Test("an undeclared or generic content type is detected from the body's first 512 bytes")
+    func detectedContentTypes() async throws {
+        let emulator = try EmulatorProcess()
+        // 511 ASCII bytes then a two-byte character: the first 512 bytes end inside it.
+        let splitCharacter = Data(String(repeating: "a", count: 511).utf8) + Data("é and more text".utf8)
+        let cases: [(String, Data, String)] = [
+            ("png", Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]), "image/png"),
+            ("text", Data(String(repeating: "plain words ", count: 100).utf8), "text/plain"),
+            ("binary", Data([0x41, 0x00, 0x42]), "application/octet-stream"),
+            ("split", splitCharacter, "application/octet-stream"),
+            ("empty", Data(), "application/octet-stream"),
+        ]
+        for (key, body, _) in cases {
+            let (_, response) = try await upload(emulator, key: key, contentType: "application/octet-stream", body: body)
+            #expect(response.statusCode == 200)
+        }
+        let listing = try await emulator.listing()
+        for (key, _, expected) in cases {
+            #expect(listing[key]?.content_type == expected, "\(key)")
+        }
+    }
+
     @Test("error and delete answers are the bytes JSONSerialization writes")
     func errorAndDeleteAnswers() async throws {
         let emulator = try EmulatorProcess()
