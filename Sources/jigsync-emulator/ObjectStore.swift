@@ -36,8 +36,10 @@ struct StoredObject: Codable, Sendable {
 /// The emulator's storage: a directory of objects that survives restarts.
 ///
 /// Layout under `root`: `objects/<sha256 of key>` holds the bytes, `objects/<…>.json` the
-/// metadata; `incoming/` holds bodies still arriving. A body is renamed into `objects/` only
-/// once it arrived whole, so a cut-off upload leaves nothing behind. The actor serializes
+/// metadata; `incoming/` holds bodies still arriving and metadata being written. A body is
+/// renamed into `objects/` only once it arrived whole, then its metadata file likewise, so a
+/// cut-off upload (or a kill at any point) leaves no metadata naming bytes that are not all
+/// there. The actor serializes
 /// every change to the index and to the directory.
 actor ObjectStore {
     enum CommitOutcome {
@@ -47,9 +49,11 @@ actor ObjectStore {
 
     let root: URL
     private let objectsDirectory: String
-    private let incomingDirectory: String
-    /// Names files under `incoming/`: the directory is emptied at every start, so a number
-    /// unique within this process is enough (a UUID cost a read of `/dev/urandom` per upload).
+    /// `incoming/<pid>-`: with a number from `incomingCounter`, the name of a file being
+    /// received. The directory is emptied at every start, so a number unique within this process
+    /// (the pid in case two share the directory) is enough; a UUID cost a read of `/dev/urandom`
+    /// per upload.
+    private let incomingPrefix: String
     private let incomingCounter = Atomic<UInt64>(0)
     /// By the key's UTF-8 bytes, as the service keeps keys: `String` equality would make `café`
     /// in NFC and in NFD one key, and one upload would overwrite the other.
@@ -58,7 +62,7 @@ actor ObjectStore {
     init(root: URL) throws {
         self.root = root
         objectsDirectory = root.appending(path: "objects").path
-        incomingDirectory = root.appending(path: "incoming").path
+        incomingPrefix = root.appending(path: "incoming").path + "/\(getpid())-"
         let fm = FileManager.default
         try fm.createDirectory(at: root.appending(path: "objects"), withIntermediateDirectories: true)
         // Bodies of uploads cut off by a crash or a stop are never complete: drop them.
@@ -76,7 +80,7 @@ actor ObjectStore {
 
     /// A fresh path under `incoming/` for a body being received.
     nonisolated func incomingPath() -> String {
-        incomingDirectory + "/" + String(incomingCounter.add(1, ordering: .relaxed).newValue)
+        incomingPrefix + String(incomingCounter.add(1, ordering: .relaxed).newValue)
     }
 
     func object(for key: String) -> StoredObject? { index[Array(key.utf8)] }
