@@ -32,6 +32,7 @@ extension FileStorageResponder {
         var size = spool.size
         let requestType = request.headers[.contentType]
         var partType: String?
+        var bodyHead: Data? = spool.head   // nil once the body is a multipart form's file part
         if let requestType, requestType.lowercased().hasPrefix("multipart/form-data") {
             guard let boundary = MultipartForm.boundary(of: requestType) else {
                 unlink(spool.path)
@@ -44,6 +45,7 @@ extension FileStorageResponder {
                 if let body = form.body { options.merge(json: body) }
                 partType = form.fileContentType
                 bodyPath = filePath
+                bodyHead = nil
                 (size, bodySHA) = try SpoolFile.digest(ofFileAt: filePath)
             } catch {
                 unlink(spool.path)
@@ -62,7 +64,8 @@ extension FileStorageResponder {
             return Self.error(.badRequest, "Invalid key: \(problem)", "invalid_key")
         }
         let declaredType = options.contentType ?? partType ?? (options.isMultipart ? nil : requestType)
-        let contentType = ContentSniffer.type(declared: declaredType, fileAt: bodyPath)
+        let contentType = bodyHead.map { ContentSniffer.type(declared: declaredType, head: $0) }
+            ?? ContentSniffer.type(declared: declaredType, fileAt: bodyPath)
         switch try await store.commit(key: key, bodyPath: bodyPath, size: size, sha256: bodySHA,
                                       contentType: contentType, overwrite: options.overwrite) {
         case .exists:
@@ -70,12 +73,16 @@ extension FileStorageResponder {
         case .stored(let object):
             let base = "http://\(request.head.authority ?? "127.0.0.1")"
             let url = base + Self.readPrefix + KeyPath.encode(object.key)
-            var answer: [String: Any] = ["key": object.key, "url": url, "size": object.size]
+            // Fields in sorted order, as the answers have always been written.
+            var answer = JSONText(escapingSlashes: false)
+            answer.field("key", object.key)
+            answer.field("size", object.size)
             if options.temporaryPublicURL {
                 let token = await temporaryURLs.issue(for: object.key, seconds: settings.temporaryURLSeconds)
-                answer["temp_public_url"] = url + "?temp_token=" + token
+                answer.field("temp_public_url", url + "?temp_token=" + token)
             }
-            return Self.json(answer)
+            answer.field("url", url)
+            return Self.jsonResponse(.ok, answer.data)
         }
     }
 
@@ -125,9 +132,24 @@ struct UploadOptions {
 
 /// Percent-encodes a key for a URL path, keeping `/`.
 enum KeyPath {
+    /// ASCII letters and digits, `-._~` and `/` stay; every other UTF-8 byte becomes `%XX`
+    /// (uppercase, as `addingPercentEncoding` writes it, which cost more than the upload's hash).
     static func encode(_ key: String) -> String {
-        var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)...Unicode.Scalar(127)))
-        allowed.insert(charactersIn: "-._~/")
-        return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+        var out: [UInt8] = []
+        out.reserveCapacity(key.utf8.count)
+        for byte in key.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(upperHex[Int(byte >> 4)])
+                out.append(upperHex[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let upperHex = Array("0123456789ABCDEF".utf8)
 }

@@ -24,6 +24,8 @@ struct QueryString {
 
     /// Decodes `%XX` escapes (as UTF-8) and, in queries, `+`; a malformed escape is kept as it is.
     static func percentDecode(_ text: String, plusIsSpace: Bool) -> String {
+        // Most names and values (every key jigsync sends without spaces) have nothing to decode.
+        guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else { return text }
         var bytes: [UInt8] = []
         let utf8 = Array(text.utf8)
         var i = 0

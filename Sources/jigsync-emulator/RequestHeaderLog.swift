@@ -1,21 +1,35 @@
+import HTTPTypes
+import Synchronization
+
 /// The headers of the last request that named each key (in its path, or in an upload's `key`
 /// query), so a test can check what a client sent: `GET /_emulator/headers?key=KEY`.
-/// The secret key's value is never kept: `x-api-key` is recorded as `(redacted)`.
-actor RequestHeaderLog {
-    private var last: [String: [String: String]] = [:]
+/// The secret key's value is never shown: `x-api-key` is answered as `(redacted)`.
+///
+/// Every upload records its headers and few are ever asked for, so a record keeps the request's
+/// `HTTPFields` as they are (a copy-on-write value: no per-field work) and names are lowercased
+/// and the key redacted only when asked. A mutex rather than an actor: a record is one
+/// dictionary store, cheaper than a hop to another executor on every request.
+final class RequestHeaderLog: Sendable {
+    private let last = Mutex<[String: HTTPFields]>([:])
 
     /// Bounds memory for a long-running emulator: past this many keys the log starts afresh.
     static let maxKeys = 100_000
 
-    func record(key: String, headers: [(name: String, value: String)]) {
-        if last.count >= Self.maxKeys && last[key] == nil { last.removeAll() }
-        var fields: [String: String] = [:]
-        for (name, value) in headers {
-            let lower = name.lowercased()
-            fields[lower] = lower == "x-api-key" ? "(redacted)" : value
+    func record(key: String, headers: HTTPFields) {
+        last.withLock { last in
+            if last.count >= Self.maxKeys && last[key] == nil { last.removeAll() }
+            last[key] = headers
         }
-        last[key] = fields
     }
 
-    func headers(for key: String) -> [String: String]? { last[key] }
+    /// The recorded headers by lowercased name (the last of a repeated name wins).
+    func headers(for key: String) -> [String: String]? {
+        guard let fields = last.withLock({ $0[key] }) else { return nil }
+        var answer: [String: String] = [:]
+        for field in fields {
+            let lower = field.name.rawName.lowercased()
+            answer[lower] = lower == "x-api-key" ? "(redacted)" : field.value
+        }
+        return answer
+    }
 }

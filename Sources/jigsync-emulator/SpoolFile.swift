@@ -7,6 +7,8 @@ final class SpoolFile {
     private let fd: Int32
     private(set) var size: Int64 = 0
     private var hasher = SHA256()
+    /// The first `ContentSniffer.headLength` bytes, for content detection without a read back.
+    private(set) var head = Data()
     private var closed = false
 
     init(path: String) throws {
@@ -25,6 +27,9 @@ final class SpoolFile {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw EmulatorError("write \(path): \(String(cString: strerror(errno)))") }
             done += n
+        }
+        if head.count < ContentSniffer.headLength {
+            head.append(contentsOf: bytes.prefix(ContentSniffer.headLength - head.count))
         }
         hasher.update(bufferPointer: bytes)
         size += Int64(bytes.count)
