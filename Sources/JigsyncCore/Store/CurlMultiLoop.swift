@@ -1,4 +1,5 @@
 import CCurl
+import CSys
 import Foundation
 import Synchronization
 
@@ -50,7 +51,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         multi = curl_multi_init()
         // Several requests to one host share connections instead of opening one each.
         jigsync_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0)
-        let thread = Thread { [self] in self.run() }
+        let thread = Thread { [self] in
+            jigsync_name_thread("jigsync-curl")   // `Thread.name` does not reach the kernel here
+            self.run()
+        }
         thread.name = "jigsync-curl"
         self.thread = thread
         thread.start()

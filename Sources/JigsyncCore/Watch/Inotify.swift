@@ -105,6 +105,16 @@ final class Inotify: @unchecked Sendable {
         return (readEvents(), woken)
     }
 
+    /// Blocks until `wake()` is called or `timeoutMilliseconds` passes, leaving events queued in
+    /// the kernel (to read more of them at once). Returns whether it was woken.
+    func waitForWake(timeoutMilliseconds: Int32) -> Bool {
+        var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        guard poll(&fds, 1, timeoutMilliseconds) > 0, fds[0].revents & Int16(POLLIN) != 0 else { return false }
+        var count: UInt64 = 0
+        _ = read(wakeFD, &count, 8)
+        return true
+    }
+
     private func readEvents() -> [InotifyEvent] {
         // Room for many events per read; one event is at most sizeof(inotify_event) + NAME_MAX + 1.
         let capacity = 256 * 1024

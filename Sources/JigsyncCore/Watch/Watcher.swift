@@ -1,3 +1,4 @@
+import CSys
 import Foundation
 import Logging
 
@@ -54,6 +55,14 @@ public final class Watcher: @unchecked Sendable {
     private var pendingMoves: [UInt32: WatchedPath] = [:]
     /// Directories in which an entry whose name is not UTF-8 changed during this read.
     private var changedDirectories: Set<WatchedPath> = []
+    /// While events stream in, settled paths are handed over at most once per `gather` (a quarter
+    /// of the settle time, at most 5 ms; none with no settle): one plan of many files instead
+    /// of one per read. A path alone is handed over when it settles, as before.
+    private let gather: Duration
+    private var lastDelivery = ContinuousClock.now - .seconds(1)
+    /// When the last read that found events was: reads closer than `gather` mean a stream, and
+    /// the next waits out the rest of `gather` so the kernel's queue is read in larger batches.
+    private var lastRead = ContinuousClock.now - .seconds(1)
 
     /// - Parameter deliver: called on the watcher's thread with signals in order; it must not block.
     public init(roots: [Root], generation: Int = 0, settle: Duration = Coalescer.defaultSettle,
@@ -64,6 +73,7 @@ public final class Watcher: @unchecked Sendable {
         self.roots = Dictionary(roots.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         rootOrder = roots.map(\.id)
         coalescer = Coalescer(settle: settle, quiet: quiet)
+        gather = min(settle / 4, .milliseconds(5))
         self.deliver = deliver
         self.logger = logger
     }
@@ -75,6 +85,7 @@ public final class Watcher: @unchecked Sendable {
         await withCheckedContinuation { (ready: CheckedContinuation<[WatchSignal], Never>) in
             // The thread holds the watcher only while it runs: nothing keeps it alive after `stop()`.
             let thread = Thread { [self] in
+                jigsync_name_thread("jigsync-watch")   // `Thread.name` does not reach the kernel here
                 ready.resume(returning: watchEverything())
                 run()
                 threadEnded.open()
@@ -114,21 +125,42 @@ public final class Watcher: @unchecked Sendable {
     // MARK: thread
 
     private func run() {
+        var streaming = false
         while !stopping.isSet {
+            if streaming {
+                // Events keep coming: they wait in the kernel's queue (16,384 by default) for the
+                // rest of `gather` and are read together.
+                let rest = CurlTransfer.milliseconds(lastRead + gather - .now)
+                if rest > 0, inotify.waitForWake(timeoutMilliseconds: Int32(rest)), stopping.isSet { return }
+                streaming = false
+            }
             var timeout: Int32 = -1
-            if let deadline = coalescer.nextDeadline() {
+            if let settles = coalescer.nextDeadline() {
+                let deadline = max(settles, lastDelivery + gather)
                 let wait = deadline - .now
                 let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
                 timeout = Int32(clamping: max(0, milliseconds + 1))
             }
             let (events, _) = inotify.waitAndRead(timeoutMilliseconds: timeout)
             if stopping.isSet { return }
+            if !events.isEmpty {
+                let readAt = ContinuousClock.now
+                streaming = readAt - lastRead < gather
+                lastRead = readAt
+            }
             var signals: [WatchSignal] = []
             for event in events { handle(event, into: &signals) }
             signals += expirePendingMoves()
             signals += changedDirectories.map { .directoryChanged($0) }
             changedDirectories.removeAll()
-            signals += coalescer.takeDue(at: .now).map { .path($0) }
+            let now = ContinuousClock.now
+            if now - lastDelivery >= gather {
+                let due = coalescer.takeDue(at: now)
+                if !due.isEmpty {
+                    signals += due.map { .path($0) }
+                    lastDelivery = now
+                }
+            }
             if !signals.isEmpty { deliver(WatchBatch(generation: generation, signals: signals)) }
         }
     }
