@@ -503,7 +503,7 @@ public final class Ledger: @unchecked Sendable {
                 for write in batch {
                     let statement = write.keepsRemoteState ? keepingRemote : whole
                     statement.reset()
-                    statement.bind(LedgerSchema.bindings(write.record))
+                    LedgerSchema.bind(write.record, to: statement)
                     try statement.step()
                 }
                 for write in actions {
