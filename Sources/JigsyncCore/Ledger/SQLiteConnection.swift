@@ -8,7 +8,7 @@ import Foundation
 final class SQLiteConnection {
     let path: String
     private let db: OpaquePointer
-    private var statements: [String: SQLiteStatement] = [:]
+    private var statements: [StatementText: SQLiteStatement] = [:]
 
     /// Opens `path`; `readOnly` never creates, never writes, never recovers.
     init(path: String, readOnly: Bool) throws(LedgerError) {
@@ -51,7 +51,7 @@ final class SQLiteConnection {
 
     /// A cached prepared statement, reset and with its bindings cleared.
     func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
-        if let cached = statements[sql] {
+        if let cached = statements[StatementText(sql)] {
             cached.reset()
             return cached
         }
@@ -59,7 +59,7 @@ final class SQLiteConnection {
         let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw error(rc, lastMessage, sql: sql) }
         let statement = SQLiteStatement(stmt, connection: self)
-        statements[sql] = statement
+        statements[StatementText(sql)] = statement
         return statement
     }
 
@@ -109,6 +109,24 @@ final class SQLiteConnection {
             return LedgerError(.failed, path: path, message: "the file system holding the ledger is full (\(message)\(context)); free space there", code: rc)
         }
         return LedgerError(.failed, path: path, message: "\(message)\(context)", code: rc)
+    }
+}
+
+/// SQL text as the key of the statement cache, hashed by its length and its last bytes only:
+/// an upsert is a kilobyte of text, hashed whole at each of the two or three statements every
+/// upload runs. Equal texts still compare whole; texts that differ only early collide and are
+/// told apart by that comparison.
+private struct StatementText: Hashable {
+    let sql: String
+    init(_ sql: String) { self.sql = sql }
+
+    func hash(into hasher: inout Hasher) {
+        let bytes = sql.utf8
+        hasher.combine(bytes.count)
+        let hashedContiguously: Void? = bytes.withContiguousStorageIfAvailable {
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(48))))
+        }
+        if hashedContiguously == nil { for byte in bytes.suffix(48) { hasher.combine(byte) } }
     }
 }
 

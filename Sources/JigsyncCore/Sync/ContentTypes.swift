@@ -29,7 +29,9 @@ public struct ContentTypes: Sendable {
 
     public func type(for path: String) -> String {
         if let match = overrides.first(where: { PathFilter.matches($0.pattern, path: path) }) { return match.type }
-        let name = path.split(separator: "/").last ?? Substring(path)
+        // The last component, found by a byte search (`split` built an array of every component
+        // for each file uploaded).
+        let name = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { path[path.utf8.index(after: $0)...] } ?? Substring(path)
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return Self.fallback }
         return byExtension[name[name.index(after: dot)...].lowercased()] ?? Self.fallback
     }
