@@ -70,19 +70,22 @@ public enum FolderWalker {
         defer { closedir(dir) }   // closes dirfd too
         var listing = DirectoryListing(prefix: prefix)
         while let entry = readdir(dir) {
-            let rawName = entryName(entry)
-            if rawName == [46] || rawName == [46, 46] { continue }   // "." and ".."
+            // The name is read where readdir left it (NUL-terminated in its record): no copy of
+            // it per entry but the path's own.
+            let name = entryNamePointer(entry)
+            let rawName = UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name))
+            if rawName.count <= 2 && rawName.allSatisfy({ $0 == 46 }) { continue }   // "." and ".."
             var s = stat()
-            guard fstatat(dirfd, rawName.map { CChar(bitPattern: $0) } + [0], &s, AT_SYMLINK_NOFOLLOW) == 0 else {
+            guard fstatat(dirfd, name, &s, AT_SYMLINK_NOFOLLOW) == 0 else {
                 continue   // vanished between readdir and stat
             }
             let stat = FileStat(s)
-            guard let name = String(validating: rawName, as: UTF8.self) else {
+            guard let validName = String(validating: rawName, as: UTF8.self) else {
                 let shown = prefix + String(decoding: rawName, as: UTF8.self)
                 listing.entries.append(WalkEntry(relativePath: shown, stat: stat, skipReason: "name is not valid UTF-8"))
                 continue
             }
-            let relative = prefix + name
+            let relative = prefix + validName
             switch stat.kind {
             case .directory:
                 guard stat.device == folder.device else {
@@ -153,9 +156,14 @@ extension FolderWalker {
     /// `struct dirent` declares: copying the whole `d_name` field (`entry.pointee.d_name`) reads
     /// past a short record, and faults when that record ends the mapped part of the buffer.
     static func entryName(_ entry: UnsafePointer<dirent>) -> [UInt8] {
-        let name = UnsafeRawPointer(entry).advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
-            .assumingMemoryBound(to: CChar.self)
+        let name = entryNamePointer(entry)
         return Array(UnsafeRawBufferPointer(start: name, count: strlen(name)))
+    }
+
+    /// The NUL-terminated name inside a `readdir` entry, valid until the next `readdir`.
+    static func entryNamePointer(_ entry: UnsafePointer<dirent>) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(entry).advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+            .assumingMemoryBound(to: CChar.self)
     }
 
     /// The directories beneath (and including) `absolutePath`, relative to it ("" for itself),

@@ -345,7 +345,9 @@ public final class Ledger: @unchecked Sendable {
     private func save(_ records: [FileRecord], keepingRemoteState: Bool, actions: [ActionWrite]) {
         guard !records.isEmpty || !actions.isEmpty else { return }
         let schedule = lock.withLock {
-            pendingWrites.append(contentsOf: records.map { PendingWrite(record: $0, keepsRemoteState: keepingRemoteState) })
+            // Appended in place: a plan's batch is a thousand rows, and a mapped array of them
+            // would be one more copy of every row.
+            for record in records { pendingWrites.append(PendingWrite(record: record, keepsRemoteState: keepingRemoteState)) }
             pendingActions.append(contentsOf: actions)
             // While writes fail, the retry timer takes these along; no attempt per save.
             guard !retryScheduled else { return false }
@@ -507,9 +509,13 @@ public final class Ledger: @unchecked Sendable {
     /// the front of the queue (only the newest row of each path: memory follows the files, not
     /// the attempts) and a retry is scheduled; the observer hears of each change of state.
     private func flushPending() {
-        let (batch, actions) = lock.withLock {
-            defer { pendingWrites.removeAll(keepingCapacity: true); pendingActions.removeAll(); flushScheduled = false }
-            return (pendingWrites, pendingActions)
+        // Taken, not copied: `removeAll(keepingCapacity:)` on an array still referenced by the
+        // batch allocated a new buffer of the batch's size at every flush.
+        var batch: [PendingWrite] = []
+        let actions = lock.withLock {
+            defer { pendingActions.removeAll(); flushScheduled = false }
+            swap(&batch, &pendingWrites)
+            return pendingActions
         }
         guard !batch.isEmpty || !actions.isEmpty else { return }
         do throws(LedgerError) {
@@ -520,7 +526,7 @@ public final class Ledger: @unchecked Sendable {
                 for write in batch {
                     let statement = write.keepsRemoteState ? keepingRemote : whole
                     statement.reset()
-                    statement.bind(LedgerSchema.bindings(write.record))
+                    LedgerSchema.bind(write.record, to: statement)
                     try statement.step()
                 }
                 for write in actions {
@@ -543,6 +549,10 @@ public final class Ledger: @unchecked Sendable {
                 return (writeObserver, LedgerWriteState(sequence: writeSequence, failure: nil))
             }
             if let state { observer?(state) }
+            // The emptied buffer goes back for the next rows (unless some came meanwhile): a
+            // steady stream of writes reuses one buffer instead of growing a new one each flush.
+            batch.removeAll(keepingCapacity: true)
+            lock.withLock { if pendingWrites.isEmpty { swap(&batch, &pendingWrites) } }
         } catch {
             let (observer, state, delay) = lock.withLock {
                 () -> ((@Sendable (LedgerWriteState) -> Void)?, LedgerWriteState?, Duration?) in

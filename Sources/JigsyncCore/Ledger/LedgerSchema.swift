@@ -175,13 +175,30 @@ enum LedgerSchema {
     /// `upsert` for a planner's row: an existing row keeps what it says the store holds.
     static let upsertKeepingRemoteState = insertFiles + "\n" + localAssignments
 
-    static func bindings(_ r: FileRecord) -> [SQLiteValue?] {
-        [.text(r.folder), .text(r.path), .text(r.key), .integer(r.size), .integer(r.mtimeNanoseconds),
-         .integer(r.ctimeNanoseconds), .integer(Int64(bitPattern: r.inode)), .integer(Int64(bitPattern: r.device)),
-         r.sha256.sqlite, r.contentType.sqlite, .text(r.state.rawValue), r.lastError.sqlite,
-         r.lastHTTPStatus.map { .integer(Int64($0)) }, .integer(Int64(r.attempts)), r.nextAttemptAt.sqlite,
-         r.remoteURL.sqlite, r.uploadedSHA256.sqlite, r.uploadedSize.sqlite, r.uploadedAt.sqlite, .integer(r.examinedAt),
-         .integer(r.unconfirmedSend ? 1 : 0)]
+    /// Binds `r` to an `upsert` (or `upsertKeepingRemoteState`), in `columns` order: one call
+    /// per column, no array of values built per row (a plan writes thousands of rows at a time).
+    static func bind(_ r: FileRecord, to s: SQLiteStatement) {
+        s.bind(1, r.folder)
+        s.bind(2, r.path)
+        s.bind(3, r.key)
+        s.bind(4, r.size)
+        s.bind(5, r.mtimeNanoseconds)
+        s.bind(6, r.ctimeNanoseconds)
+        s.bind(7, Int64(bitPattern: r.inode))
+        s.bind(8, Int64(bitPattern: r.device))
+        s.bind(9, r.sha256)
+        s.bind(10, r.contentType)
+        s.bind(11, r.state.rawValue)
+        s.bind(12, r.lastError)
+        s.bind(13, r.lastHTTPStatus.map { Int64($0) })
+        s.bind(14, Int64(r.attempts))
+        s.bind(15, r.nextAttemptAt)
+        s.bind(16, r.remoteURL)
+        s.bind(17, r.uploadedSHA256)
+        s.bind(18, r.uploadedSize)
+        s.bind(19, r.uploadedAt)
+        s.bind(20, r.examinedAt)
+        s.bind(21, Int64(r.unconfirmedSend ? 1 : 0))
     }
 
     /// One path's row: bind the folder, then the relative path.

@@ -8,10 +8,11 @@ import Foundation
 final class SQLiteConnection {
     let path: String
     private let db: OpaquePointer
-    private var statements: [String: SQLiteStatement] = [:]
+    private var statements: [StatementText: SQLiteStatement] = [:]
 
     /// Opens `path`; `readOnly` never creates, never writes, never recovers.
     init(path: String, readOnly: Bool) throws(LedgerError) {
+        _ = Self.configured
         var handle: OpaquePointer?
         let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
         let rc = sqlite3_open_v2(path, &handle, flags | SQLITE_OPEN_NOMUTEX, nil)
@@ -26,6 +27,11 @@ final class SQLiteConnection {
         // Another process (a daemon's writes, a status reader) may hold a lock briefly.
         sqlite3_busy_timeout(db, 5000)
     }
+
+    /// Process-wide settings, made once before the first open (SQLite takes them only before it
+    /// initializes): no memory statistics, so an allocation does not take a global mutex (each
+    /// ledger write allocates a few dozen times; counted, that lock was ~5 % of the writer's time).
+    private static let configured: Void = { _ = jigsync_sqlite_disable_memstatus() }()
 
     deinit {
         statements.removeAll()   // finalize before closing
@@ -45,7 +51,7 @@ final class SQLiteConnection {
 
     /// A cached prepared statement, reset and with its bindings cleared.
     func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
-        if let cached = statements[sql] {
+        if let cached = statements[StatementText(sql)] {
             cached.reset()
             return cached
         }
@@ -53,22 +59,32 @@ final class SQLiteConnection {
         let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw error(rc, lastMessage, sql: sql) }
         let statement = SQLiteStatement(stmt, connection: self)
-        statements[sql] = statement
+        statements[StatementText(sql)] = statement
         return statement
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
     /// reader cannot make the commit fail halfway.
+    ///
+    /// `BEGIN` and `COMMIT` are prepared once (cached) rather than parsed by `sqlite3_exec` at
+    /// each transaction: every upload commits two.
     func transaction<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
-        try execute("BEGIN IMMEDIATE")
+        try run("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try run("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            try? run("ROLLBACK")
             throw error
         }
+    }
+
+    /// Runs one cached statement without results, and resets it.
+    private func run(_ sql: String) throws(LedgerError) {
+        let statement = try statement(sql)
+        defer { statement.reset() }
+        try statement.step()
     }
 
     /// A single integer from a query (a pragma, a count).
@@ -96,6 +112,24 @@ final class SQLiteConnection {
     }
 }
 
+/// SQL text as the key of the statement cache, hashed by its length and its last bytes only:
+/// an upsert is a kilobyte of text, hashed whole at each of the two or three statements every
+/// upload runs. Equal texts still compare whole; texts that differ only early collide and are
+/// told apart by that comparison.
+private struct StatementText: Hashable {
+    let sql: String
+    init(_ sql: String) { self.sql = sql }
+
+    func hash(into hasher: inout Hasher) {
+        let bytes = sql.utf8
+        hasher.combine(bytes.count)
+        let hashedContiguously: Void? = bytes.withContiguousStorageIfAvailable {
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0.suffix(48))))
+        }
+        if hashedContiguously == nil { for byte in bytes.suffix(48) { hasher.combine(byte) } }
+    }
+}
+
 /// A prepared statement; finalized when released.
 final class SQLiteStatement {
     private let stmt: OpaquePointer
@@ -119,10 +153,37 @@ final class SQLiteStatement {
             let position = Int32(index + 1)
             switch value {
             case nil: sqlite3_bind_null(stmt, position)
-            case .integer(let v)?: sqlite3_bind_int64(stmt, position, v)
-            case .text(let v)?: sqlite3_bind_text(stmt, position, v, -1, jigsync_sqlite_transient())
+            case .integer(let v)?: bind(position, v)
+            case .text(let v)?: bind(position, v)
             }
         }
+    }
+
+    /// Binds text at `position` (1-based), `nil` as NULL. SQLite copies it: the Swift string's
+    /// storage is only lent for the call.
+    func bind(_ position: Int32, _ value: String?) {
+        guard var value else {
+            sqlite3_bind_null(stmt, position)
+            return
+        }
+        value.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else {
+                sqlite3_bind_text(stmt, position, "", 0, jigsync_sqlite_transient())   // a nil pointer would bind NULL
+                return
+            }
+            base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                _ = sqlite3_bind_text(stmt, position, $0, Int32(bytes.count), jigsync_sqlite_transient())
+            }
+        }
+    }
+
+    /// Binds an integer at `position` (1-based), `nil` as NULL.
+    func bind(_ position: Int32, _ value: Int64?) {
+        guard let value else {
+            sqlite3_bind_null(stmt, position)
+            return
+        }
+        sqlite3_bind_int64(stmt, position, value)
     }
 
     /// Steps once; true when a row is available.

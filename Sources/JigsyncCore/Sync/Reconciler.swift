@@ -86,6 +86,9 @@ public struct Reconciler: Sendable {
                 pending += listing.subdirectories
             }
             var plan = Plan()
+            // A first run finds every file due: one allocation for them, not a doubling per
+            // growth with a copy of every row so far (untouched capacity costs no memory).
+            plan.due.reserveCapacity(listings.reduce(0) { $0 + $1.entries.count })
             // Indexed, not zipped: a row matched is removed from the array's own dictionary
             // (a `var` copy of it would copy the whole table first).
             var rows = try await known.rows(inDirectories: listings.map(\.prefix))

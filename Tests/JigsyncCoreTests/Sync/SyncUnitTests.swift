@@ -20,6 +20,25 @@ struct SyncUnitTests {
         #expect(only.exclusionReason("notes.txt") != nil)
     }
 
+    @Test("patterns match long paths and small ones alike, name or path; changed patterns take effect")
+    func patternForms() {
+        let filter = PathFilter()
+        // Longer than a small string's 15 bytes, and names at the root and deep down.
+        #expect(filter.exclusionReason("a/rather/deep/directory/tree/.notes.txt.swp") == "matches the exclude pattern .*.swp")
+        #expect(filter.exclusionReason("a/rather/deep/directory/tree/notes.txt") == nil)
+        #expect(filter.exclusionReason("x~") == "matches the exclude pattern *~")
+        #expect(filter.exclusionReason("") == nil)
+        var changed = PathFilter(includes: ["docs/*.pdf"], excludes: [])
+        #expect(changed.exclusionReason("docs/a.pdf") == nil)
+        #expect(changed.exclusionReason("docs/sub/a.pdf") == "matches no include pattern")
+        changed.includes = []
+        changed.excludes = ["*.pdf"]
+        #expect(changed.exclusionReason("docs/sub/a.pdf") == "matches the exclude pattern *.pdf")
+        #expect(changed != PathFilter(includes: ["docs/*.pdf"], excludes: []))
+        #expect(PathFilter.matches("docs/*.pdf", path: "docs/a.pdf"))
+        #expect(!PathFilter.matches("*.pdf", path: "docs/a.pdf.txt"))
+    }
+
     @Test("durations parse as people write them")
     func durations() {
         #expect(DurationParser.parse("90") == .seconds(90))
@@ -73,6 +92,19 @@ struct ContentTypeTests {
         #expect(types.type(for: "other/today.txt") == ContentTypes.fallback)
         #expect(types.type(for: ".hidden") == ContentTypes.fallback)
         #expect(types.type(for: "noextension") == ContentTypes.fallback)
+    }
+
+    @Test("the table: tabs, CRLF and blank lines, extensions of any case, the first type of an extension wins")
+    func tableForms() throws {
+        let table = TemporaryDirectory.make(prefix: "mime").appending(path: "mime.types")
+        try "\n# a comment jpg\r\napplication/pdf\t\tPDF\r\n\nimage/png png\ntext/x-other png pdf\nlonely/type\n"
+            .write(to: table, atomically: true, encoding: .utf8)
+        let types = ContentTypes(file: table.path)
+        #expect(types.type(for: "a/report.pdf") == "application/pdf")
+        #expect(types.type(for: "SCAN.PDF") == "application/pdf")
+        #expect(types.type(for: "p.png") == "image/png")
+        #expect(types.type(for: "x.jpg") == ContentTypes.fallback)
+        #expect(types.type(for: "x.type") == ContentTypes.fallback)
     }
 }
 
