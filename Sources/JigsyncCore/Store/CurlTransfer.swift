@@ -187,10 +187,11 @@ final class CurlTransfer {
     }
 
     private func receiveHeader(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
-        let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: count), as: UTF8.self)
         answerStarted = true
         // The blank line ends a block of headers; only a final answer's (not a 1xx) counts.
-        if Self.apply(headerLine: line, to: &outcome), outcome.status >= 200 { headersComplete = true }
+        if Self.apply(headerBytes: UnsafeRawBufferPointer(start: buffer, count: count), to: &outcome), outcome.status >= 200 {
+            headersComplete = true
+        }
         if outcome.status >= 200 { uploadFinished = true }
         lastProgress = .now
         return count
@@ -199,28 +200,54 @@ final class CurlTransfer {
     /// Applies one line of an answer's head (a status line or a header) to `outcome`; returns
     /// true for the blank line that ends a block of headers. The server's bytes: fuzzed by `Fuzz/`.
     static func apply(headerLine raw: String, to outcome: inout CurlOutcome) -> Bool {
-        let line = trimmingHTTPSpace(Substring(raw))
-        if line.isEmpty { return true }
-        if line.hasPrefix("HTTP/") {
+        var raw = raw
+        return raw.withUTF8 { apply(headerBytes: UnsafeRawBufferPointer($0), to: &outcome) }
+    }
+
+    /// `apply(headerLine:to:)` on the bytes curl hands over, with no String made but the header's
+    /// name (lower-cased as ASCII) and value: this runs for every header of every answer.
+    static func apply(headerBytes bytes: UnsafeRawBufferPointer, to outcome: inout CurlOutcome) -> Bool {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = 0, end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        if start == end { return true }
+        let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        if line.count >= 5, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50, line[4] == 0x2F {   // "HTTP/"
             // A new status line (after a 100 Continue, say): headers belong to the latest answer.
             outcome.headers = [:]
-            outcome.status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = line[..<colon].lowercased()
-            outcome.headers[name] = String(trimmingHTTPSpace(line[line.index(after: colon)...]))
+            outcome.status = statusCode(line)
+        } else if let colon = line.firstIndex(of: 0x3A) {   // ":"
+            let name = String(unsafeUninitializedCapacity: colon) { target in
+                for index in 0..<colon {
+                    let byte = line[index]
+                    target[index] = byte >= 0x41 && byte <= 0x5A ? byte + 0x20 : byte
+                }
+                return colon
+            }
+            var valueStart = colon + 1, valueEnd = line.count
+            while valueStart < valueEnd, isSpace(line[valueStart]) { valueStart += 1 }
+            while valueEnd > valueStart, isSpace(line[valueEnd - 1]) { valueEnd -= 1 }
+            outcome.headers[name] = String(decoding: line[valueStart..<valueEnd], as: UTF8.self)
         }
         return false
     }
 
-    /// `text` without the spaces, tabs, CRs and LFs at its ends (HTTP's whitespace; byte by byte,
-    /// with no bridging: this runs for every header of every answer).
-    static func trimmingHTTPSpace(_ text: Substring) -> Substring {
-        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
-        let bytes = text.utf8
-        var start = bytes.startIndex, end = bytes.endIndex
-        while start < end, isSpace(bytes[start]) { start = bytes.index(after: start) }
-        while end > start, isSpace(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
-        return Substring(bytes[start..<end])
+    /// The status code of a status line: its second space-separated field as a number, 0 when
+    /// it is none.
+    private static func statusCode(_ line: UnsafeRawBufferPointer) -> Int {
+        var index = 0
+        while index < line.count, line[index] != 0x20 { index += 1 }
+        while index < line.count, line[index] == 0x20 { index += 1 }
+        var status = 0, digits = 0
+        while index < line.count, line[index] != 0x20 {
+            let byte = line[index]
+            guard byte >= 0x30, byte <= 0x39, digits < 9 else { return 0 }
+            status = status * 10 + Int(byte - 0x30)
+            digits += 1
+            index += 1
+        }
+        return digits > 0 ? status : 0
     }
 
     private func receiveBody(_ buffer: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
