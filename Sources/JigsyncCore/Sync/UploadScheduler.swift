@@ -415,8 +415,8 @@ actor UploadScheduler {
         }
     }
 
-    /// The next ready small job when it is an upload (a delete waiting next stays for a worker
-    /// of its own). Entries whose key is no longer waiting are dropped on the way.
+    /// The next ready small job when it is a small upload (a delete waiting next stays for a
+    /// worker of its own). Entries whose key is no longer waiting are dropped on the way.
     private func nextSmallUpload() -> Job? {
         while readySmallHead < readySmall.count {
             let entry = readySmall[readySmallHead]
@@ -424,7 +424,8 @@ actor UploadScheduler {
                 readySmallHead += 1
                 continue
             }
-            guard record.state != .deleting else { return nil }
+            // A delete, or a file that grew large since it was queued, goes to a worker alone.
+            guard record.state != .deleting, record.size <= Self.largeFileBytes else { return nil }
             readySmallHead += 1
             compact(&readySmall, &readySmallHead)
             waiting.removeValue(forKey: entry.key)
