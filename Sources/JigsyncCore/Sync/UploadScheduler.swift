@@ -19,6 +19,10 @@ actor UploadScheduler {
         var key: PathBytes { UploadScheduler.key(record) }
     }
 
+    /// A worker's share of the ready small uploads is at least this many (when there are): a few
+    /// files in one chain cost about what one does, and the other workers take what comes next.
+    static let smallestShare = 8
+
     /// Above this a file counts as large: at 50 MB/s it holds a worker for a fifth of a second or more.
     static let largeFileBytes: Int64 = 8 * 1024 * 1024
 
@@ -244,7 +248,8 @@ actor UploadScheduler {
     func take(upTo limit: Int, lane: Bool = false) async -> [Job] {
         guard let first = await takeOne(lane: lane) else { return [] }
         guard limit > 1, !first.isDelete, !first.isLarge, pauseReason == nil else { return [first] }
-        let share = min(limit, max(1, (readySmall.count - readySmallHead) / workers))
+        let ready = readySmall.count - readySmallHead
+        let share = min(limit, max(min(ready + 1, Self.smallestShare), ready / workers))
         var jobs = [first]
         while jobs.count < share, let job = nextSmallUpload() { jobs.append(started(job)) }
         return jobs

@@ -118,27 +118,45 @@ struct ChainTests {
         for index in 10..<14 { await scheduler.add(row("s\(index)")) }
         await scheduler.add(row("big", size: UploadScheduler.largeFileBytes + 1))
 
-        // 15 ready for 2 workers: a share is 7 small uploads, in order.
+        // 15 ready for 2 workers: a share is at least 8 small uploads (when there are), in order.
         let first = await scheduler.take(upTo: 32)
-        #expect(first.map(\.record.path) == (0..<7).map { "s\($0)" })
+        #expect(first.map(\.record.path) == (0..<8).map { "s\($0)" })
         // The share stops at the delete: it goes to a worker alone.
         let second = await scheduler.take(upTo: 32)
-        #expect(second.map(\.record.path) == ["s7", "s8", "s9"])
+        #expect(second.map(\.record.path) == ["s8", "s9"])
         let third = await scheduler.take(upTo: 32)
         #expect(third.map(\.record.path) == ["gone"])
         // One at a time where the limiter spaces requests.
         let single = await scheduler.take(upTo: 1)
         #expect(single.map(\.record.path) == ["s10"])
-        // 3 small left for 2 workers: one each.
+        // The 3 small left go together (fewer than the smallest share); the large file alone.
         let rest = await scheduler.take(upTo: 32)
-        #expect(rest.map(\.record.path) == ["s11"])
-        #expect(await scheduler.depth().inFlight == 7 + 3 + 1 + 1 + 1)
-        #expect(await scheduler.take(upTo: 32).map(\.record.path) == ["s12"])
-        #expect(await scheduler.take(upTo: 32).map(\.record.path) == ["s13"])
+        #expect(rest.map(\.record.path) == ["s11", "s12", "s13"])
+        #expect(await scheduler.depth().inFlight == 8 + 2 + 1 + 1 + 3)
         let large = await scheduler.take(upTo: 32)
         #expect(large.map(\.record.path) == ["big"])
         await scheduler.finished(first + second + third + single + rest + large)
-        #expect(await scheduler.depth().inFlight == 2)
+        #expect(await scheduler.depth().inFlight == 0)
+    }
+
+    @Test("with many ready, a share is the ready ones divided among the workers, up to the batch limit")
+    func sharesOfMany() async throws {
+        let scheduler = UploadScheduler(workers: 4)
+        let stat = FileStat(kind: .regular, size: 10, mtimeNanoseconds: 0, ctimeNanoseconds: 0, inode: 1, device: 1)
+        for index in 0..<400 {
+            await scheduler.add(FileRecord(folder: "/f", path: "s\(index)", key: "s\(index)", stat: stat, state: .pending, examinedAt: 0))
+        }
+        #expect(await scheduler.take(upTo: 32).count == 32)   // 399 / 4 = 99: the limit
+        #expect(await scheduler.take(upTo: 16).count == 16)
+        // 352 left: 351 / 4 = 87, the limit; ...; 128 left: 127 / 4 = 31; 97 left: 96 / 4 = 24; ...;
+        // 32 left: 31 / 4 = 7, but at least the smallest share of 8.
+        var counts: [Int] = []
+        while true {
+            let taken = await scheduler.take(upTo: 32).count
+            counts.append(taken)
+            if taken == 0 || counts.reduce(0, +) == 352 { break }
+        }
+        #expect(counts == [32, 32, 32, 32, 32, 32, 32, 31, 24, 18, 13, 10, 8, 8, 8, 8])
     }
 
     @Test("large files may take every worker; while they hold more than half, the small lane takes small files, and only then")
