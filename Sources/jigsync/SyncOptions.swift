@@ -24,7 +24,7 @@ struct SyncOptions: ParsableArguments {
 
     @OptionGroup var ledger: LedgerOption
 
-    @Option(help: "Concurrent uploads (default 4).") var workers: Int?
+    @Option(help: "Concurrent uploads (default 4; one more, for small files only, while files over 8 MiB hold more than half).") var workers: Int?
 
     @Option(help: "Largest file uploaded, in bytes; larger files are failed with the reason (default and API limit: 100 MiB).")
     var maxSize: Int64?
