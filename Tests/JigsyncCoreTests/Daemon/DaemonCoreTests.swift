@@ -261,7 +261,11 @@ struct StormTests {
 
     @Test("a file rewritten while it is being sent is sent once more at the end, never in parallel")
     func noParallelResends() async throws {
-        let h = try DaemonHarness(emulatorArguments: ["--latency-ms", "1500"])
+        // The answer comes 3 s after the request: the five rewrites below (and the status calls
+        // before them, slow on a loaded machine or under ThreadSanitizer) all land while the first
+        // send waits for it. With 1.5 s they could spill past the answer, and the second send
+        // would then see the last rewrites too: a third send, by the test's timing alone.
+        let h = try DaemonHarness(emulatorArguments: ["--latency-ms", "3000"])
         try h.start(["--workers", "4"])
         let url = h.tree.appending(path: "busy.bin")
         try Data(repeating: 0, count: 2_000_000).write(to: url)
