@@ -373,19 +373,13 @@ public final class Ledger: @unchecked Sendable {
         try await flush()
     }
 
-    /// Records an upload about to go out, in one trip to the ledger's queue: `record` takes what
-    /// the store holds (its URL, `uploaded_sha256`, size and time, `unconfirmed_send`) from the
-    /// ledger's own row — a job's copy may predate an upload recorded since, and a delete that
-    /// follows must know of that copy — and is committed before this returns: nothing is sent
-    /// that cannot be recorded. Returns the row as merged, and why it could not be committed
-    /// (then it stays queued and is retried, like every write).
-    public func commitSending(_ record: FileRecord) async -> (record: FileRecord, failure: LedgerError?) {
-        let (records, failure) = await commitSending([record])
-        return (records[0], failure)
-    }
-
-    /// `commitSending` for the uploads of one batch: one trip, one transaction. Returns the rows
-    /// as merged (in the order given), and why they could not be committed.
+    /// Records the uploads of a batch about to go out, in one trip to the ledger's queue and one
+    /// transaction: each row takes what the store holds (its URL, `uploaded_sha256`, size and time,
+    /// `unconfirmed_send`) from the ledger's own row — a job's copy may predate an upload recorded
+    /// since, and a delete that follows must know of that copy — and is committed before this
+    /// returns: nothing is sent that cannot be recorded. Returns the rows as merged (in the order
+    /// given), and why they could not be committed (then they stay queued and are retried, like
+    /// every write).
     public func commitSending(_ records: [FileRecord]) async -> (records: [FileRecord], failure: LedgerError?) {
         guard !records.isEmpty else { return ([], nil) }
         let outcome: Result<([FileRecord], LedgerError?), LedgerError> = await queue.perform { () -> Result<([FileRecord], LedgerError?), LedgerError> in

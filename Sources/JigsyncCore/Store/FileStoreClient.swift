@@ -46,13 +46,8 @@ public final class FileStoreClient: Sendable {
     public func upload(_ file: ReadableFile, options: UploadOptions,
                        progress: (@Sendable (Int64) -> Void)? = nil,
                        checkingAfterAnswer check: (@Sendable () -> FileStat?)? = nil) async throws(StoreError) -> UploadResult {
-        let (url, headers) = try uploadRequest(options)
-        let (outcome, checked) = try await perform(method: "POST", url: url, headers: headers,
-                                                   body: UploadBody(file: file), sink: .memory(limit: configuration.maxResponseBytes),
-                                                   progress: progress, alongside: { check?() })
-        var result = try Self.uploadResult(outcome, asked: options.key, apiKey: configuration.apiKey)
-        result.checkedAfterAnswer = checked
-        return result
+        // A chain of one: the same transfer, the same reading of its answer.
+        try await upload(chain: [ChainedUpload(file: file, options: options, progress: progress, checkingAfterAnswer: check)])[0].get()
     }
 
     /// One upload of a chain: the file, its options, and what `upload` takes beside them.
@@ -223,25 +218,16 @@ public final class FileStoreClient: Sendable {
         return headers
     }
 
-    private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
-                         progress: (@Sendable (Int64) -> Void)? = nil) async throws(StoreError) -> CurlOutcome {
-        try await perform(method: method, url: url, headers: headers, body: body, sink: sink, progress: progress, alongside: {}).0
-    }
-
-    /// Runs a transfer on the curl thread; `alongside` runs there too as it ends, before the
-    /// caller resumes.
-    private func perform<Extra: Sendable>(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
-                                          progress: (@Sendable (Int64) -> Void)?,
-                                          alongside: @escaping @Sendable () -> Extra) async throws(StoreError) -> (CurlOutcome, Extra) {
+    /// Runs a transfer on the curl thread (a read or a delete; uploads go as chains).
+    private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink) async throws(StoreError) -> CurlOutcome {
         let box = TransferIDBox()
-        let outcome: (CurlOutcome, Extra)
+        let outcome: CurlOutcome
         do {
             outcome = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(CurlOutcome, Extra), any Error>) in
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
                     do {
                         let transfer = try CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
-                                                        configuration: configuration) { continuation.resume(returning: ($0, alongside())) }
-                        transfer.onProgress = progress
+                                                        configuration: configuration) { continuation.resume(returning: $0) }
                         box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
                     } catch {
                         continuation.resume(throwing: error)
@@ -255,7 +241,7 @@ public final class FileStoreClient: Sendable {
         } catch {
             throw StoreError(.retryLater, message: "\(error)")
         }
-        if let failure = outcome.0.failure { throw failure }
+        if let failure = outcome.failure { throw failure }
         return outcome
     }
 

@@ -236,10 +236,6 @@ actor UploadScheduler {
     /// The records still waiting (for the summary of a run that ended).
     func remaining() -> [FileRecord] { Array(waiting.values) + dirty.values.map(\.record) }
 
-    func take() async -> Job? {
-        await take(upTo: 1).first
-    }
-
     /// Up to `limit` jobs for one worker (empty when there will be no more): the next job due,
     /// and when it is a small upload, more small uploads due after it — a worker's share of the
     /// ready ones, so the other workers get theirs. A delete or a large file is always alone.
@@ -316,10 +312,6 @@ actor UploadScheduler {
             if laneOpen { wakeLane() }
         }
         return job
-    }
-
-    func finished(_ job: Job) {
-        finished([job])
     }
 
     /// The jobs of one `take` have ended (their outcomes recorded).
