@@ -17,7 +17,7 @@ struct CheckCommand: ParsableCommand {
         do {
             file = try ConfigurationLoader.load(config)
         } catch {
-            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            StandardError.write("jigsync: \(error)\n")
             throw ExitCode(2)
         }
         let folders = file.folders ?? []

@@ -6,19 +6,19 @@ import JigsyncCore
 /// (within the control socket's timeout), 1 when it refuses.
 func askDaemon(ledger: LedgerOption, _ request: ControlRequest) throws -> ControlResponse {
     guard let owner = Ledger.owner(ofLedgerAt: ledger.path) else {
-        FileHandle.standardError.write(Data("jigsync: no running jigsync owns \(ledger.path)\n".utf8))
+        StandardError.write("jigsync: no running jigsync owns \(ledger.path)\n")
         throw ExitCode(2)
     }
     guard let socket = owner.socket else {
-        FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path) but has no control socket\n".utf8))
+        StandardError.write("jigsync: pid \(owner.pid) owns \(ledger.path) but has no control socket\n")
         throw ExitCode(2)
     }
     switch ControlServer.ask(socket, request) {
     case .failure(let problem):
-        FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path), but \(problem)\n".utf8))
+        StandardError.write("jigsync: pid \(owner.pid) owns \(ledger.path), but \(problem)\n")
         throw ExitCode(2)
     case .success(let answer) where !answer.ok:
-        FileHandle.standardError.write(Data("jigsync: \(answer.error ?? "the daemon refused")\n".utf8))
+        StandardError.write("jigsync: \(answer.error ?? "the daemon refused")\n")
         throw ExitCode(1)
     case .success(let answer):
         return answer

@@ -14,7 +14,7 @@ enum DryRunOutput {
             report = try await DryRun.plan(specs, ledgerPath: options.ledgerPath(from: file), maxSize: engine.maxSize,
                                            deleteByDefault: deleteByDefault, damage: engine.damageGuard)
         } catch {
-            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            StandardError.write("jigsync: \(error)\n")
             throw ExitCode(2)
         }
         // One line per file; names may hold newlines or tabs, so they are escaped.

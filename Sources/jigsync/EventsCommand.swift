@@ -19,13 +19,13 @@ struct EventsCommand: ParsableCommand {
 
     func run() throws {
         guard let owner = Ledger.owner(ofLedgerAt: ledger.path), let socket = owner.socket else {
-            FileHandle.standardError.write(Data("jigsync: no running jigsync with a control socket owns \(ledger.path)\n".utf8))
+            StandardError.write("jigsync: no running jigsync with a control socket owns \(ledger.path)\n")
             throw ExitCode(2)
         }
         let decoder = JSONDecoder()
         let problem = ControlServer.events(socket, follow: follow) { line in
             if let refused = try? decoder.decode(ControlResponse.self, from: line), !refused.ok {
-                FileHandle.standardError.write(Data("jigsync: \(refused.error ?? "refused")\n".utf8))
+                StandardError.write("jigsync: \(refused.error ?? "refused")\n")
                 return false
             }
             if json {
@@ -41,7 +41,7 @@ struct EventsCommand: ParsableCommand {
             return true
         }
         if let problem {
-            FileHandle.standardError.write(Data("jigsync: pid \(owner.pid) owns \(ledger.path), but \(problem)\n".utf8))
+            StandardError.write("jigsync: pid \(owner.pid) owns \(ledger.path), but \(problem)\n")
             throw ExitCode(2)
         }
     }

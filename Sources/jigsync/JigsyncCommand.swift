@@ -32,7 +32,7 @@ struct JigsyncCommand: AsyncParsableCommand {
             }
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                StandardError.write(fullMessage(for: error) + "\n")
                 Foundation.exit(usageErrorStatus)
             }
             exit(withError: error)
@@ -40,4 +40,13 @@ struct JigsyncCommand: AsyncParsableCommand {
     }
 
     static let usageErrorStatus: Int32 = 2
+
+    /// For the commands that write the ledger while they send (`run`, `sync`): a log reader that
+    /// goes away (a `| tee` ended by the same Ctrl-C, a closed terminal) must not kill the process
+    /// by SIGPIPE between a row committed `uploading` and its answer, or in the middle of a graceful
+    /// stop; a write to it fails with EPIPE instead and the work goes on. (systemd sets
+    /// `IgnoreSIGPIPE=yes` for services; a shell does not.)
+    static func ignoreBrokenPipes() {
+        signal(SIGPIPE, SIG_IGN)
+    }
 }

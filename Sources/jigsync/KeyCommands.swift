@@ -7,11 +7,11 @@ import JigsyncCore
 func ledgerRecord(_ path: String, ledger: LedgerOption) throws -> (LedgerReader, FileRecord) {
     let reader: LedgerReader
     do { reader = try LedgerReader(path: ledger.path) } catch {
-        FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+        StandardError.write("jigsync: \(error)\n")
         throw ExitCode(2)
     }
     guard let record = try reader.record(atAbsolutePath: resolvedPath(path)) else {
-        FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger (not in a synced folder, or not synced yet)\n".utf8))
+        StandardError.write("jigsync: \(path): not in the ledger (not in a synced folder, or not synced yet)\n")
         throw ExitCode(1)
     }
     return (reader, record)
@@ -21,7 +21,7 @@ func ledgerRecord(_ path: String, ledger: LedgerOption) throws -> (LedgerReader,
 func uploadedRecord(_ path: String, ledger: LedgerOption) throws -> FileRecord {
     let (_, record) = try ledgerRecord(path, ledger: ledger)
     guard record.uploadedSHA256 != nil else {
-        FileHandle.standardError.write(Data("jigsync: \(path): not uploaded yet (\(record.state.rawValue)\(record.lastError.map { ": \($0)" } ?? ""))\n".utf8))
+        StandardError.write("jigsync: \(path): not uploaded yet (\(record.state.rawValue)\(record.lastError.map { ": \($0)" } ?? ""))\n")
         throw ExitCode(1)
     }
     return record
@@ -115,7 +115,7 @@ struct RetryCommand: AsyncParsableCommand {
         }
         let owned: Ledger
         do { owned = try Ledger(path: ledger.path) } catch {
-            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            StandardError.write("jigsync: \(error)\n")
             throw ExitCode(2)
         }
         if actions {
@@ -130,7 +130,7 @@ struct RetryCommand: AsyncParsableCommand {
             let reader = try LedgerReader(path: ledger.path)
             for path in paths {
                 guard let record = try reader.record(atAbsolutePath: resolvedPath(path)) else {
-                    FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger\n".utf8))
+                    StandardError.write("jigsync: \(path): not in the ledger\n")
                     throw ExitCode(1)
                 }
                 changed += try await owned.retry(folder: record.folder, paths: [record.path])

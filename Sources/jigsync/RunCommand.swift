@@ -64,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         if dryRun { return try await DryRunOutput.run(sync, deleteByDefault: onDelete == DaemonSettings.DeletePolicy.delete.rawValue) }
+        JigsyncCommand.ignoreBrokenPipes()
         let file = try sync.configuration()
         let storeConfiguration = store.storeConfiguration(file: file)
         try requireAPIKey(storeConfiguration)

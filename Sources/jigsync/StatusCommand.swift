@@ -40,7 +40,7 @@ struct StatusCommand: ParsableCommand {
                 print("broken: \(message)")
                 throw ExitCode(2)
             }
-            FileHandle.standardError.write(Data("jigsync: \(message)\n".utf8))
+            StandardError.write("jigsync: \(message)\n")
             throw ExitCode(2)
         }
         let summary = try reader.summary()
@@ -49,7 +49,7 @@ struct StatusCommand: ParsableCommand {
         if !paths.isEmpty {
             for path in paths {
                 guard let record = try reader.record(atAbsolutePath: absolute(path)) else {
-                    FileHandle.standardError.write(Data("jigsync: \(path): not in the ledger\n".utf8))
+                    StandardError.write("jigsync: \(path): not in the ledger\n")
                     throw ExitCode(1)
                 }
                 files.append(record)

@@ -57,7 +57,7 @@ struct StoreOptions: ParsableArguments {
 /// Prints a one-line reason on standard error and picks the exit code: 3 when the service
 /// rejected the key or the endpoint (fix the configuration), 1 otherwise.
 func fail(_ error: any Error, doing what: String) -> ExitCode {
-    FileHandle.standardError.write(Data("jigsync: \(what): \(error)\n".utf8))
+    StandardError.write("jigsync: \(what): \(error)\n")
     if let error = error as? StoreError, error.disposition == .fixConfiguration { return ExitCode(3) }
     return ExitCode(1)
 }
@@ -65,10 +65,10 @@ func fail(_ error: any Error, doing what: String) -> ExitCode {
 /// Stops before any work when no secret key was found, naming where to put one.
 func requireAPIKey(_ configuration: StoreConfiguration) throws {
     guard configuration.apiKey == nil else { return }
-    FileHandle.standardError.write(Data("""
+    StandardError.write("""
         jigsync: no API key: set JIGSAWSTACK_API_KEY (under systemd: the credential \(StoreConfiguration.credentialName); \
         or api.api_key in a mode-0600 configuration file)
 
-        """.utf8))
+        """)
     throw ExitCode(JigsyncCommand.usageErrorStatus)
 }

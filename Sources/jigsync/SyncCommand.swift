@@ -37,6 +37,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     func run() async throws {
         if dryRun { return try await DryRunOutput.run(sync, deleteByDefault: false) }
+        JigsyncCommand.ignoreBrokenPipes()
         let file = try sync.configuration()
         let storeConfiguration = store.storeConfiguration(file: file)
         try requireAPIKey(storeConfiguration)
@@ -46,7 +47,7 @@ struct SyncCommand: AsyncParsableCommand {
         do {
             ledger = try Ledger(path: sync.ledgerPath(from: file))
         } catch {
-            FileHandle.standardError.write(Data("jigsync: \(error)\n".utf8))
+            StandardError.write("jigsync: \(error)\n")
             throw ExitCode(2)
         }
         if ledger.recoveredCount > 0 {
@@ -67,7 +68,7 @@ struct SyncCommand: AsyncParsableCommand {
         Self.printAtMost(Self.listedLines, report.held.map { "overwrite held: \($0.escapedForDisplay)" }, more: "jigsync status --state pending")
         Self.printAtMost(Self.listedLines, report.problems.map { "problem: \($0.escapedForDisplay)" }, more: "the log at --log-level warning")
         if let rejected = report.rejected {
-            FileHandle.standardError.write(Data("jigsync: \(rejected)\n".utf8))
+            StandardError.write("jigsync: \(rejected)\n")
             throw ExitCode(3)
         }
         if !report.failed.isEmpty || !report.stillDue.isEmpty || !report.held.isEmpty { throw ExitCode(1) }
@@ -106,10 +107,10 @@ final class ProgressBar: @unchecked Sendable {   // `lastDraw` is guarded by `lo
         let left = rate > 0 ? Double(p.bytesTotal - p.bytesDone) / rate : 0
         let line = String(format: "\r%d/%d files  %.1f/%.1f MB  %.1f MB/s  ETA %.0f s ",
                           p.filesDone, p.filesTotal, Double(p.bytesDone) / 1e6, Double(p.bytesTotal) / 1e6, rate / 1e6, left)
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardError.write(line)
     }
 
-    func finish() { FileHandle.standardError.write(Data("\n".utf8)) }
+    func finish() { StandardError.write("\n") }
 }
 
 /// A logger on standard error. Without a level chosen, `sync` shows warnings and the first

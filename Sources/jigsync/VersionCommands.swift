@@ -8,7 +8,7 @@ func storedVersions(_ path: String, ledger: LedgerOption) throws -> [StoredVersi
     let (reader, record) = try ledgerRecord(path, ledger: ledger)
     let versions = try reader.versions(folder: record.folder, path: record.path)
     guard !versions.isEmpty else {
-        FileHandle.standardError.write(Data("jigsync: \(path): no stored versions (its folder keeps none: set `versions: N`)\n".utf8))
+        StandardError.write("jigsync: \(path): no stored versions (its folder keeps none: set `versions: N`)\n")
         throw ExitCode(1)
     }
     return versions
@@ -47,7 +47,7 @@ struct RestoreCommand: AsyncParsableCommand {
     func run() async throws {
         let versions = try storedVersions(path, ledger: ledger)
         guard let chosen = version.map({ name in versions.first { $0.name == name } }) ?? versions.first else {
-            FileHandle.standardError.write(Data("jigsync: \(path): no version \(version ?? "") (see `jigsync versions \(path)`)\n".utf8))
+            StandardError.write("jigsync: \(path): no version \(version ?? "") (see `jigsync versions \(path)`)\n")
             throw ExitCode(1)
         }
         let configuration = store.storeConfiguration()

@@ -29,7 +29,7 @@ public struct JournalLogHandler: LogHandler {
         } else {
             line = "\(ISO8601Text.utc(Date(), fractional: false)) \(event.level) \(text)\n"
         }
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardError.write(line)
     }
 
     /// syslog priorities: 3 error … 7 debug.

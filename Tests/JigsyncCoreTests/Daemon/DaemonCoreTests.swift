@@ -146,6 +146,44 @@ struct DaemonCoreTests {
         h.emulator.process.waitUntilExit()
     }
 
+    @Test("its log reader gone mid-upload (a `| tee` ended by the same Ctrl-C): SIGTERM still finishes the upload and exits 0")
+    func logReaderGone() async throws {
+        // The answer comes 1.5 s after the request: the upload is in flight when the pipe breaks.
+        let h = try DaemonHarness(emulatorArguments: ["--latency-ms", "1500"])
+        let process = Process()
+        process.executableURL = Products.jigsync
+        process.arguments = ["run", "--folder", h.tree.path, "--ledger", h.ledger, "--rate-limit", "100000", "--log-level", "debug"]
+        process.environment = h.emulator.clientEnvironment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        var said = Data()
+        while !String(decoding: said, as: UTF8.self).contains("watching") {
+            let chunk = pipe.fileHandleForReading.availableData
+            try #require(!chunk.isEmpty, "the daemon ended before it watched: \(String(decoding: said, as: UTF8.self))")
+            said.append(chunk)
+        }
+        try h.write("sent-when-the-pipe-broke.txt", "finished despite the broken pipe")
+        try await waitUntil {
+            let run = try ProcessRun.run(Products.jigsync, ["status", "--ledger", h.ledger, "--json"])
+            let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            return ((object?["live"] as? [String: Any])?["in_flight"] as? [Any])?.count == 1
+        }
+        // The reader goes; the daemon's next log lines (its own "stopping") meet a broken pipe.
+        try pipe.fileHandleForReading.close()
+        try pipe.fileHandleForWriting.close()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit, "ended by signal \(process.terminationStatus)")
+        #expect(process.terminationStatus == 0)
+        let stored = try await h.emulator.listing()["sent-when-the-pipe-broke.txt"]
+        #expect(stored?.sha256 == TestFiles.hex(Data("finished despite the broken pipe".utf8).sha256Digest))
+        let key = try ProcessRun.run(Products.jigsync, ["key", h.tree.appending(path: "sent-when-the-pipe-broke.txt").path, "--ledger", h.ledger])
+        #expect(key.stdout == "sent-when-the-pipe-broke.txt\n", "\(key.stderr)")
+    }
+
     @Test("idle control clients do not hold up pause or status, which answer within their timeout")
     func controlClientsConcurrently() async throws {
         let h = try DaemonHarness()

@@ -1,4 +1,5 @@
 import Foundation
+import FoundationNetworking
 import Glibc
 import Testing
 
@@ -27,6 +28,16 @@ struct TryLocalTests {
         let daemonWatches = try #require(output.range(of: "watching 1 folder(s)"), "the daemon's own line is missing: \(output)")
         #expect(daemonWatches.lowerBound < output.range(of: "watching ./inbox")!.lowerBound, "announced before the daemon watched")
         #expect(output.contains("alias jigsync="))
+        // The sample is stored with its bytes before the Ctrl-C (which reaches the emulator too).
+        let url = try #require(output.split(separator: "\n").first { $0.hasPrefix("emulator: http://") }?
+            .split(separator: " ").dropFirst().first.map(String.init), "\(output)")
+        let sample = try Data(contentsOf: work.appending(path: "inbox/hello.txt"))
+        try await waitUntil(timeout: .seconds(30)) {
+            struct Listing: Decodable { var files: [EmulatorProcess.StoredFile] }
+            let (data, _) = try await URLSession.shared.data(from: URL(string: url + "/_emulator/files")!)
+            let files = try JSONDecoder().decode(Listing.self, from: data).files
+            return files.first { $0.key == "hello.txt" }?.sha256 == TestFiles.hex(sample.sha256Digest)
+        }
         #expect(kill(-run.pid, SIGINT) == 0)
         let status = try #require(run.waitForExit(within: .seconds(30)), "still running after SIGINT: \(run.output)")
         #expect(status == 0, "\(run.output)")
