@@ -1,3 +1,5 @@
+import Glibc
+
 /// A path (or key) compared, hashed and ordered by its UTF-8 bytes.
 ///
 /// Swift's `String` equality is canonical equivalence: `café` spelled with U+00E9 (NFC) and with
@@ -12,7 +14,12 @@ public struct PathBytes: Hashable, Comparable, Sendable, CustomStringConvertible
     public init(_ string: String) { self.string = string }
 
     public static func == (lhs: PathBytes, rhs: PathBytes) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        // Every dictionary lookup by a path ends here: lengths first (stored in a native
+        // string), then one memcmp; `elementsEqual` stepped through the views a byte at a time.
+        guard lhs.string.utf8.count == rhs.string.utf8.count else { return false }
+        return compare(lhs.string, rhs.string) { a, b in
+            a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+        }
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -25,7 +32,19 @@ public struct PathBytes: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Bytewise, as SQLite orders TEXT, so listings sort the same from either side.
     public static func < (lhs: PathBytes, rhs: PathBytes) -> Bool {
-        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+        compare(lhs.string, rhs.string) { a, b in
+            let common = min(a.count, b.count)
+            let order = common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common)
+            return order != 0 ? order < 0 : a.count < b.count
+        }
+    }
+
+    /// `body` on the UTF-8 bytes of both strings (in place for native strings, which every path
+    /// read from the system or the ledger is; a bridged one is copied first).
+    private static func compare(_ lhs: String, _ rhs: String,
+                                _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        var lhs = lhs, rhs = rhs   // withUTF8 is mutating; a native string is not copied
+        return lhs.withUTF8 { a in rhs.withUTF8 { b in body(a, b) } }
     }
 
     public var description: String { string }

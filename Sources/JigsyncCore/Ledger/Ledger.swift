@@ -386,13 +386,14 @@ public final class Ledger: @unchecked Sendable {
             var merged = records
             do throws(LedgerError) {
                 self.flushPending()
-                let statement = try self.connection.statement(LedgerSchema.selectByPath)
+                let statement = try self.connection.statement(LedgerSchema.selectStoredStateByPath)
                 for index in merged.indices {
                     statement.reset()
-                    statement.bind([.text(merged[index].folder), .text(merged[index].path)])
+                    statement.bind(1, merged[index].folder)
+                    statement.bind(2, merged[index].path)
                     if try statement.step() {
                         let sending = merged[index].unconfirmedSend
-                        merged[index].takeStoredState(from: LedgerSchema.record(from: statement))
+                        LedgerSchema.takeStoredState(from: statement, into: &merged[index])
                         merged[index].unconfirmedSend = merged[index].unconfirmedSend || sending
                     }
                     statement.reset()

@@ -204,6 +204,20 @@ enum LedgerSchema {
     /// One path's row: bind the folder, then the relative path.
     static let selectByPath = "SELECT \(columns) FROM files WHERE folder = ? AND path = ?"
 
+    /// What a row says the store holds (`FileRecord.takeStoredState`), by path: read for every
+    /// upload as it goes out, so only these columns.
+    static let selectStoredStateByPath =
+        "SELECT remote_url, uploaded_sha256, uploaded_size, uploaded_at, unconfirmed_send FROM files WHERE folder = ? AND path = ?"
+
+    /// Reads a row selected with `selectStoredStateByPath` into `r`.
+    static func takeStoredState(from s: SQLiteStatement, into r: inout FileRecord) {
+        r.remoteURL = s.text(0)
+        r.uploadedSHA256 = s.text(1)
+        r.uploadedSize = s.optionalInt64(2)
+        r.uploadedAt = s.optionalInt64(3)
+        r.unconfirmedSend = s.int64(4) != 0
+    }
+
     /// Every row a statement selecting `columns` steps to, by the bytes of its path.
     static func recordsByPath(_ statement: SQLiteStatement) throws(LedgerError) -> [PathBytes: FileRecord] {
         var rows: [PathBytes: FileRecord] = [:]

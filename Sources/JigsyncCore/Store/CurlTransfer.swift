@@ -60,6 +60,10 @@ final class CurlTransfer {
     var onProgress: (@Sendable (Int64) -> Void)?
     /// Set by the loop under a bandwidth cap: how many of the bytes wanted may be read now (0: pause).
     var sendGate: ((Int) -> Int)?
+    /// Whether the file is looked at once more through its descriptor when the answer arrives.
+    /// Off when the caller looks at the file's path then (`checkingAfterAnswer`): the path shows
+    /// all the descriptor would (same inode, size and times, or not) and a replaced file too.
+    var verifiesAfterAnswer = true
     /// Whether the transfer sends a body (and so draws on a bandwidth cap).
     var hasBody: Bool { body != nil }
     /// curl writes its detailed error here; it must outlive the handle, so it is allocated, not an array.
@@ -86,7 +90,7 @@ final class CurlTransfer {
     init(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
          configuration: StoreConfiguration, completion: @escaping Completion) throws(StoreError) {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        guard let easy = curl_easy_init() else {
+        guard let easy = EasyHandles.take() else {
             errorBuffer.deallocate()
             throw StoreError(.retryLater, message: "curl_easy_init failed (out of memory?)")
         }
@@ -104,7 +108,7 @@ final class CurlTransfer {
     }
 
     deinit {
-        curl_easy_cleanup(easy)
+        EasyHandles.giveBack(easy)
         curl_slist_free_all(headerList)
         errorBuffer.deallocate()
     }
@@ -215,7 +219,7 @@ final class CurlTransfer {
         let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
         if line.count >= 5, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50, line[4] == 0x2F {   // "HTTP/"
             // A new status line (after a 100 Continue, say): headers belong to the latest answer.
-            outcome.headers = [:]
+            outcome.headers = Dictionary(minimumCapacity: 16)   // an answer's usual headers, without regrowing
             outcome.status = statusCode(line)
         } else if let colon = line.firstIndex(of: 0x3A) {   // ":"
             let name = String(unsafeUninitializedCapacity: colon) { target in
@@ -363,7 +367,7 @@ final class CurlTransfer {
         } else if code != CURLE_OK {
             let detail = errorBuffer.pointee == 0 ? String(cString: curl_easy_strerror(code)) : String(cString: errorBuffer)
             result.failure = StoreError(.retryLater, message: redact("network: \(detail)"))
-        } else if let body, result.status == 200, let change = body.verifyUnchangedAfterSend() {
+        } else if let body, result.status == 200, let change = verifiesAfterAnswer ? body.verifyUnchangedAfterSend() : body.changeReason {
             result.failure = StoreError(.fileChanged, status: 200, message: "\(body.file.path) \(change)")
         } else if result.status == 0 {
             result.failure = StoreError(.retryLater, message: "the server closed the connection without an answer")

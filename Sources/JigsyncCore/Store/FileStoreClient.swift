@@ -95,6 +95,7 @@ public final class FileStoreClient: Sendable {
                             results.set(index, outcome: outcome, checked: outcome.failure == nil ? check?() : nil)
                         }
                         transfer.onProgress = upload.progress
+                        transfer.verifiesAfterAnswer = check == nil
                         transfers.append(transfer)
                     } catch {
                         results.set(index, failure: error)

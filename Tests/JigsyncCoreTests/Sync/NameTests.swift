@@ -67,6 +67,21 @@ struct NameTests {
         #expect(await !scheduler.contains(folder: "/f", path: nfd))
     }
 
+    @Test("paths compare and order by their bytes: as the UTF-8 views do, bytes above 0x7F after ASCII, a prefix first")
+    func bytewiseOrder() {
+        let nfc = String(decoding: Self.nfc, as: UTF8.self), nfd = String(decoding: Self.nfd, as: UTF8.self)
+        let bridged = NSString(string: "d/bridged.txt") as String
+        let names = ["", "a", "a/", "a/b", "ab", "a\u{0}b", "Z", "z", "é", nfc, nfd, "日本/語", "d/bridged.txt", bridged,
+                     String(repeating: "long/", count: 40) + "x", String(repeating: "long/", count: 40) + "y"]
+        for lhs in names {
+            for rhs in names {
+                #expect((PathBytes(lhs) == PathBytes(rhs)) == lhs.utf8.elementsEqual(rhs.utf8), "\(lhs.debugDescription) == \(rhs.debugDescription)")
+                #expect((PathBytes(lhs) < PathBytes(rhs)) == lhs.utf8.lexicographicallyPrecedes(rhs.utf8), "\(lhs.debugDescription) < \(rhs.debugDescription)")
+            }
+        }
+        #expect(PathBytes("a") < PathBytes("a/"))
+        #expect(PathBytes("z") < PathBytes("é"))   // 0x7A before 0xC3, as SQLite orders TEXT
+    }
     @Test("names with newlines, tabs and escapes print escaped in status and sync's report; JSON is exact")
     func controlCharacters() async throws {
         let h = try SyncHarness()
