@@ -107,6 +107,19 @@ public final class Folder: @unchecked Sendable {   // immutable after init: a de
         return results
     }
 
+    /// What the path names now, to compare with a stat taken earlier (the file sent is still the
+    /// one at its path): one `fstatat` from the root, the last component not followed. Unlike
+    /// `lstat(_:)` a symlink put in place of a directory on the way is followed: the result is
+    /// only compared (inode, device, size, times), never trusted for a path, and a file reached
+    /// that way is another file or the same bytes. nil when nothing is there; any other failure
+    /// (a path longer than the kernel takes at once, say) asks `lstat(_:)`.
+    public func identity(_ relativePath: String) -> FileStat? {
+        var s = stat()
+        if fstatat(fd, relativePath, &s, AT_SYMLINK_NOFOLLOW) == 0 { return FileStat(s) }
+        if errno == ENOENT || errno == ENOTDIR { return nil }
+        return (try? lstat(relativePath)) ?? nil
+    }
+
     private static func split(_ relativePath: String) -> (parent: String, name: String) {
         guard let slash = relativePath.lastIndex(of: "/") else { return ("", relativePath) }
         return (String(relativePath[..<slash]), String(relativePath[relativePath.index(after: slash)...]))

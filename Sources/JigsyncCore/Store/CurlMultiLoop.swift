@@ -150,6 +150,12 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     private func start(_ id: TransferID, _ transfer: CurlTransfer) {
+        guard transfer.attach(), let easy = transfer.easy else {
+            transfer.noHandle()
+            transfer.finish(code: CURLE_OUT_OF_MEMORY)
+            endChain(after: id, transfer)
+            return
+        }
         active[id] = transfer
         transfer.started()
         if let budget, transfer.hasBody {
@@ -160,7 +166,7 @@ final class CurlMultiLoop: @unchecked Sendable {
                 return granted
             }
         }
-        curl_multi_add_handle(multi, transfer.easy)
+        curl_multi_add_handle(multi, easy)
     }
 
     /// A cancelled transfer of a chain that has not started: it completes as cancelled, unstarted.
@@ -201,18 +207,23 @@ final class CurlMultiLoop: @unchecked Sendable {
         let waiting = pausedForBudget
         pausedForBudget.removeAll()
         for id in waiting {
-            if let transfer = active[id] { jigsync_curl_unpause(transfer.easy) }
+            if let easy = active[id]?.easy { jigsync_curl_unpause(easy) }
         }
     }
 
     private func remove(_ id: TransferID, code: CURLcode) {
         pausedForBudget.removeAll { $0 == id }
         guard let transfer = active.removeValue(forKey: id) else { return }
-        curl_multi_remove_handle(multi, transfer.easy)
+        if let easy = transfer.easy { curl_multi_remove_handle(multi, easy) }
         transfer.finish(code: code)
-        // The next of its chain starts now, when this one got an answer; after one that got none
-        // (refused, reset, timed out, cancelled) the rest end unsent: the caller learns of the
-        // failure at once instead of after a timeout per file.
+        transfer.detach()   // its handle goes to the next transfer
+        endChain(after: id, transfer)
+    }
+
+    /// The next of `transfer`'s chain starts now, when it got an answer; after one that got none
+    /// (refused, reset, timed out, cancelled, not started) the rest end unsent: the caller learns
+    /// of the failure at once instead of after a timeout per file.
+    private func endChain(after id: TransferID, _ transfer: CurlTransfer) {
         guard var rest = chained.removeValue(forKey: id), let (next, nextTransfer) = rest.popFirst() else { return }
         if transfer.chainMayGoOn {
             if !rest.isEmpty { chained[next] = rest }

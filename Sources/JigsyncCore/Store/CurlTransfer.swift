@@ -40,16 +40,22 @@ enum TransferAbort {
     case cancelled
     /// A transfer of a chain not started, because the one before it got no answer.
     case notSent
+    /// curl could not allocate an easy handle for it.
+    case noHandle
 }
 
 /// One HTTP exchange: owns its easy handle and header list, and receives curl's callbacks.
 ///
 /// Built on the caller's thread, then owned by the curl-multi thread, which alone touches it
-/// until `complete` is called.
+/// until `complete` is called. Its easy handle is taken when the loop starts it and given back
+/// when it ends (`EasyHandles`): a chain of 32 uploads holds one handle at a time, not 32.
 final class CurlTransfer {
     typealias Completion = @Sendable (CurlOutcome) -> Void
 
-    let easy: UnsafeMutableRawPointer
+    /// The handle while the loop runs the transfer (`attach()` to `detach()`).
+    private(set) var easy: UnsafeMutableRawPointer?
+    private let method: String
+    private let url: String
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let body: UploadBody?
     private let sink: ResponseSink
@@ -88,13 +94,10 @@ final class CurlTransfer {
     private(set) var abortReason: TransferAbort?
 
     init(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink,
-         configuration: StoreConfiguration, completion: @escaping Completion) throws(StoreError) {
+         configuration: StoreConfiguration, completion: @escaping Completion) {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        guard let easy = EasyHandles.take() else {
-            errorBuffer.deallocate()
-            throw StoreError(.retryLater, message: "curl_easy_init failed (out of memory?)")
-        }
-        self.easy = easy
+        self.method = method
+        self.url = url
         self.body = body
         self.sink = sink
         self.timeouts = configuration
@@ -104,16 +107,32 @@ final class CurlTransfer {
         self.bodyEndedAt = .now
         if case .file = sink { collectingInMemory = false } else { collectingInMemory = true }
         for header in headers { headerList = curl_slist_append(headerList, header) }
-        configure(method: method, url: url, configuration: configuration)
     }
 
     deinit {
-        EasyHandles.giveBack(easy)
+        detach()
         curl_slist_free_all(headerList)
         errorBuffer.deallocate()
     }
 
-    private func configure(method: String, url: String, configuration: StoreConfiguration) {
+    /// Takes a handle and sets every option (on the loop thread, as the transfer starts);
+    /// false when curl cannot allocate one.
+    func attach() -> Bool {
+        guard easy == nil else { return true }
+        guard let easy = EasyHandles.take() else { return false }
+        self.easy = easy
+        configure(easy, configuration: timeouts)
+        return true
+    }
+
+    /// Gives the handle back once no multi holds it and its last figures have been read.
+    func detach() {
+        guard let easy else { return }
+        self.easy = nil
+        EasyHandles.giveBack(easy)
+    }
+
+    private func configure(_ easy: UnsafeMutableRawPointer, configuration: StoreConfiguration) {
         let me = Unmanaged.passUnretained(self).toOpaque()   // self outlives the handle: deinit cleans it up.
         jigsync_curl_setopt_string(easy, CURLOPT_URL, url)
         // The key may hold `.` or `..` segments; send the path exactly as the key says.
@@ -341,6 +360,9 @@ final class CurlTransfer {
     /// Ends a transfer that was never started (a chain's rest, after a transfer without answer).
     func skip() { abortReason = .notSent }
 
+    /// Ends a transfer that could not start: no easy handle.
+    func noHandle() { abortReason = .noHandle }
+
     /// Whether the server answered (any status), or the transfer ended for a reason of this side
     /// (the file changed, the answer too large): the next of its chain may go. A transfer that
     /// got no answer (refused, reset, timed out, cancelled) ends its chain.
@@ -384,7 +406,7 @@ final class CurlTransfer {
     /// on the wire and what was read and hashed must reach the declared length.
     private func unsentBytes(of body: UploadBody) -> String? {
         var uploaded: curl_off_t = 0
-        let onWire = jigsync_curl_getinfo_off(easy, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK ? Int64(uploaded) : body.offset
+        let onWire = easy.map { jigsync_curl_getinfo_off($0, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK } == true ? Int64(uploaded) : body.offset
         let sent = min(onWire, body.offset)
         guard sent < body.declaredLength else { return nil }
         return "the server answered 200 when only \(sent) of \(body.declaredLength) bytes had been sent; not taken as stored"
@@ -404,6 +426,7 @@ final class CurlTransfer {
         case .sinkFailed(let why): StoreError(.fixConfiguration, message: "could not write the download: \(why)")
         case .cancelled: StoreError(.cancelled, message: "cancelled")
         case .notSent: StoreError(.notSent, message: "not sent: the upload before it in its batch got no answer")
+        case .noHandle: StoreError(.retryLater, message: "curl_easy_init failed (out of memory?)")
         }
     }
 

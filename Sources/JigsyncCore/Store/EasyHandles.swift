@@ -10,7 +10,8 @@ import Foundation
 /// The pool is shared by every loop of the process: a handle is idle here, never attached to a
 /// multi handle (connections live in the multi's cache, not in the easy handle).
 enum EasyHandles {
-    /// Idle handles kept: as many as transfers usually run at once, and a few more.
+    /// Idle handles kept: more than the transfers that usually run at once (a handle is held only
+    /// while its transfer runs).
     static let kept = 16
 
     private final class Pool: @unchecked Sendable {   // `idle` is guarded by `lock`
@@ -20,16 +21,13 @@ enum EasyHandles {
     private static let pool = Pool()
 
     /// An idle handle, reset, or a new one; nil when curl cannot allocate one.
-    static let experimentOff = getenv("JIGSYNC_EXP_A") != nil
     static func take() -> UnsafeMutableRawPointer? {
-        if experimentOff { return curl_easy_init() }
         let reused = pool.lock.withLock { pool.idle.popLast() }
         return reused ?? curl_easy_init()
     }
 
     /// Gives back a handle no multi holds any more.
     static func giveBack(_ easy: UnsafeMutableRawPointer) {
-        if experimentOff { curl_easy_cleanup(easy); return }
         curl_easy_reset(easy)
         let keep = pool.lock.withLock {
             guard pool.idle.count < kept else { return false }

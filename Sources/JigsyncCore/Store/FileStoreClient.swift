@@ -87,19 +87,15 @@ public final class FileStoreClient: Sendable {
                 results.whenComplete = { continuation.resume() }
                 var transfers: [CurlTransfer] = []
                 for (index, upload) in uploads.enumerated() {
-                    do throws(StoreError) {
-                        let check = upload.checkingAfterAnswer
-                        let transfer = try CurlTransfer(method: "POST", url: request[index].url, headers: request[index].headers,
-                                                        body: UploadBody(file: upload.file), sink: .memory(limit: configuration.maxResponseBytes),
-                                                        configuration: configuration) { outcome in
-                            results.set(index, outcome: outcome, checked: outcome.failure == nil ? check?() : nil)
-                        }
-                        transfer.onProgress = upload.progress
-                        transfer.verifiesAfterAnswer = check == nil
-                        transfers.append(transfer)
-                    } catch {
-                        results.set(index, failure: error)
+                    let check = upload.checkingAfterAnswer
+                    let transfer = CurlTransfer(method: "POST", url: request[index].url, headers: request[index].headers,
+                                                body: UploadBody(file: upload.file), sink: .memory(limit: configuration.maxResponseBytes),
+                                                configuration: configuration) { outcome in
+                        results.set(index, outcome: outcome, checked: outcome.failure == nil ? check?() : nil)
                     }
+                    transfer.onProgress = upload.progress
+                    transfer.verifiesAfterAnswer = check == nil
+                    transfers.append(transfer)
                 }
                 box.set(loop.submitChain(transfers), cancelled: Task.isCancelled, loop: loop)
             }
@@ -142,7 +138,12 @@ public final class FileStoreClient: Sendable {
     /// and body are outside input (fuzzed by `Fuzz/`).
     static func uploadResult(_ outcome: CurlOutcome, asked: String?, apiKey: APIKey?) throws(StoreError) -> UploadResult {
         try check(outcome, operation: .upload, apiKey: apiKey)
-        let answer: UploadAnswer = try decode(outcome, apiKey: apiKey)
+        let answer: UploadAnswer
+        do {
+            answer = try UploadAnswer.decode(outcome.body)
+        } catch {
+            throw notTheJSONExpected(outcome, apiKey: apiKey)
+        }
         let key = try confirm(answer, asked: asked, sentBytes: outcome.sentBytes)
         let rateLimit = RateLimitStatus(headers: outcome.headers)
         return UploadResult(key: key, url: answer.url, size: answer.size,
@@ -222,25 +223,14 @@ public final class FileStoreClient: Sendable {
     /// Runs a transfer on the curl thread (a read or a delete; uploads go as chains).
     private func perform(method: String, url: String, headers: [String], body: UploadBody?, sink: ResponseSink) async throws(StoreError) -> CurlOutcome {
         let box = TransferIDBox()
-        let outcome: CurlOutcome
-        do {
-            outcome = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CurlOutcome, any Error>) in
-                    do {
-                        let transfer = try CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
-                                                        configuration: configuration) { continuation.resume(returning: $0) }
-                        box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-            } onCancel: {
-                box.cancel(loop: loop)
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<CurlOutcome, Never>) in
+                let transfer = CurlTransfer(method: method, url: url, headers: headers, body: body, sink: sink,
+                                            configuration: configuration) { continuation.resume(returning: $0) }
+                box.set(loop.submit(transfer), cancelled: Task.isCancelled, loop: loop)
             }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(.retryLater, message: "\(error)")
+        } onCancel: {
+            box.cancel(loop: loop)
         }
         if let failure = outcome.failure { throw failure }
         return outcome
@@ -268,14 +258,9 @@ public final class FileStoreClient: Sendable {
         return redact("unexpected answer: " + Self.quote(outcome.body))
     }
 
-    private static func decode<T: Decodable>(_ outcome: CurlOutcome, apiKey: APIKey?) throws(StoreError) -> T {
-        func redact(_ text: String) -> String { apiKey?.redact(text) ?? text }
-        do {
-            return try JSONDecoder().decode(T.self, from: outcome.body)
-        } catch {
-            throw StoreError(.retryLater, status: outcome.status,
-                             message: redact("the server answered \(outcome.status) but not with the JSON expected: " + Self.quote(outcome.body)))
-        }
+    private static func notTheJSONExpected(_ outcome: CurlOutcome, apiKey: APIKey?) -> StoreError {
+        let message = "the server answered \(outcome.status) but not with the JSON expected: " + Self.quote(outcome.body)
+        return StoreError(.retryLater, status: outcome.status, message: apiKey?.redact(message) ?? message)
     }
 
 
@@ -328,7 +313,6 @@ private final class ChainResults: @unchecked Sendable {
     }
 
     func set(_ index: Int, outcome: CurlOutcome, checked: FileStat?) { store(index, .success((outcome, checked))) }
-    func set(_ index: Int, failure: StoreError) { store(index, .failure(failure)) }
 
     private func store(_ index: Int, _ entry: Result<(CurlOutcome, FileStat?), StoreError>) {
         let done = lock.withLock { () -> (@Sendable () -> Void)? in
@@ -369,10 +353,3 @@ private final class ChainIDs: @unchecked Sendable {
     }
 }
 
-/// The JSON of a successful upload.
-private struct UploadAnswer: Decodable {
-    var key: String?
-    var url: String?
-    var size: Int64?
-    var temp_public_url: String?
-}

@@ -25,8 +25,9 @@ enum ParserProbes {
     static let probeSecret = "sk_fuzz_secret_0123456789"
 
     /// An answer's head (status line and header lines, ended by a blank line) and its body, as
-    /// a server could send them: read as an upload's and a delete's answer. No crash, and no
-    /// message built from them carries the secret key (a server or proxy can echo it back).
+    /// a server could send them: read as an upload's and a delete's answer. No crash, no
+    /// message built from them carries the secret key (a server or proxy can echo it back), and
+    /// a body the upload answer's own reader takes reads the same through `JSONDecoder`.
     static func serverAnswer(_ bytes: Data) throws(ProbeFailure) {
         guard let apiKey = APIKey(probeSecret) else { throw ProbeFailure(description: "the probe key is refused") }
         var outcome = CurlOutcome()
@@ -58,6 +59,12 @@ enum ParserProbes {
         }
         _ = ServerWait.wait(from: outcome.headers)
         _ = RateLimitStatus(headers: outcome.headers)
+        if let plain = UploadAnswer.plain(outcome.body) {
+            let decoded = try? JSONDecoder().decode(UploadAnswer.self, from: outcome.body)
+            guard decoded == plain else {
+                throw ProbeFailure(description: "the answer \(FileStoreClient.quote(outcome.body)) reads \(plain) but JSONDecoder reads \(String(describing: decoded))")
+            }
+        }
         if let leak = messages.first(where: { $0.contains(probeSecret) }) {
             throw ProbeFailure(description: "a message built from the server's answer carries the secret key: \(leak.prefix(200))")
         }

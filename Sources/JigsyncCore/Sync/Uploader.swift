@@ -132,7 +132,7 @@ struct Uploader: Sendable {
             // The file must still be the one that was sent: same inode, size and times at its path
             // (looked at on the curl thread as the answer arrives).
             uploads.append(FileStoreClient.ChainedUpload(file: sending.file, options: options, progress: progress,
-                                                         checkingAfterAnswer: { try? folder.lstat(relative) }))
+                                                         checkingAfterAnswer: { folder.identity(relative) }))
         }
         let results = await engine.client.upload(chain: uploads)
         var stored: [(record: FileRecord, folder: Folder, result: UploadResult, modified: Int64)] = []

@@ -33,6 +33,29 @@ struct FileStoreClientTests {
         #expect(download.contentType == "application/x-test")
     }
 
+    @Test("uploads, reads and deletes taking turns on reused curl handles: none carries the one before's method or body")
+    func handlesReused() async throws {
+        let emulator = try EmulatorProcess()
+        let client = FileStoreClient(configuration: emulator.storeConfiguration())
+        for round in 0..<4 {
+            let file = try TestFiles.make(size: 1000 * (round + 1) + round, in: scratch)
+            let key = "turns/\(round).bin"
+            let sent = try await client.upload(ReadableFile(path: file.path), options: .init(key: key, overwrite: true))
+            #expect(sent.sentSHA256 == file.sha256)
+            #expect(try await emulator.listing()[key]?.sha256 == file.sha256)
+            let back = scratch.appending(path: "back-\(round).bin").path
+            let destination = try WritableFile(creatingAt: back)
+            let download = try await client.read(key: key, into: destination)
+            try destination.commit()
+            #expect(download.sha256 == file.sha256)
+            if round > 0 {
+                try await client.delete(key: "turns/\(round - 1).bin")
+                #expect(try await emulator.listing()["turns/\(round - 1).bin"] == nil)
+            }
+            #expect(try await emulator.listing()[key]?.sha256 == file.sha256, "the delete took the wrong key")
+        }
+    }
+
     @Test("a 0-byte file uploads and reads back empty")
     func emptyFile() async throws {
         let emulator = try EmulatorProcess()
