@@ -150,22 +150,23 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     private func start(_ id: TransferID, _ transfer: CurlTransfer) {
-        guard transfer.attach(), let easy = transfer.easy else {
-            transfer.noHandle()
-            transfer.finish(code: CURLE_OUT_OF_MEMORY)
-            endChain(after: id, transfer)
-            return
-        }
-        active[id] = transfer
-        transfer.started()
         if let budget, transfer.hasBody {
-            // The read callback runs on this thread: the gate needs no lock.
+            // The read callback runs on this thread: the gate needs no lock. (Under a cap every
+            // body goes through it, none is sent whole with the headers.)
             transfer.sendGate = { [unowned self] wanted in
                 let granted = budget.grant(wanted, sharing: self.active.values.lazy.filter(\.hasBody).count)
                 if granted == 0 { self.pausedForBudget.append(id) }
                 return granted
             }
         }
+        guard transfer.attach(), let easy = transfer.easy else {
+            transfer.finish(code: CURLE_ABORTED_BY_CALLBACK)
+            transfer.detach()
+            endChain(after: id, transfer)
+            return
+        }
+        active[id] = transfer
+        transfer.started()
         curl_multi_add_handle(multi, easy)
     }
 

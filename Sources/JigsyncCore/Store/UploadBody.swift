@@ -22,6 +22,27 @@ final class UploadBody {
         self.declaredLength = file.openedStat.size
     }
 
+    /// The whole body read at once, for a small one sent with the request's headers in one
+    /// write; nil when the file changed (`changeReason` says how). Read, hashed and checked at
+    /// its end exactly as `fill` would.
+    private(set) var whole: UnsafeMutableRawBufferPointer?
+
+    func readWhole() -> UnsafeRawBufferPointer? {
+        if let whole { return UnsafeRawBufferPointer(whole) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, Int(declaredLength)), alignment: 16)
+        whole = buffer
+        var filled = 0
+        while Int64(filled) < declaredLength {
+            guard let n = fill(UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<Int(declaredLength)])) else { return nil }
+            if n == 0 { break }
+            filled += n
+        }
+        if declaredLength == 0 && !checkUnchangedAtEnd() { return nil }
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<Int(declaredLength)])
+    }
+
+    deinit { whole?.deallocate() }
+
     /// Fills `buffer` with the next bytes; returns nil when the file changed (the transfer must abort).
     func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int? {
         let wanted = Int(min(Int64(buffer.count), declaredLength - offset))

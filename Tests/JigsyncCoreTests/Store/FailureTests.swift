@@ -129,6 +129,32 @@ struct FailureTests {
         #expect(try await emulator.listing().isEmpty)
     }
 
+    @Test("a small file (sent whole with the headers) that shrank, grew or was rewritten after it was opened ends as 'changed', nothing stored")
+    func smallFileChangedBeforeSending() async throws {
+        let emulator = try EmulatorProcess()
+        let client = FileStoreClient(configuration: emulator.storeConfiguration())
+        for (name, change) in [("shrank", { (path: String) in truncate(path, 10) == 0 }),
+                               ("grew", { (path: String) in truncate(path, 9_000) == 0 }),
+                               ("modified", { (path: String) in
+                                   var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
+                                   return utimensat(AT_FDCWD, path, &times, 0) == 0 })] {
+            let file = try TestFiles.make(size: 4_096, in: scratch)
+            let source = try ReadableFile(path: file.path)   // its stat is taken here
+            #expect(change(file.path), "\(name)")
+            let error = await #expect(throws: StoreError.self, "\(name)") {
+                _ = try await client.upload(source, options: .init(key: "small-\(name)"))
+            }
+            #expect(error?.disposition == .fileChanged, "\(name): \(String(describing: error))")
+            #expect(error?.message.contains(name) == true, "\(name): \(String(describing: error))")
+        }
+        #expect(try await emulator.listing().isEmpty)
+        // And one left alone goes up with its bytes, through the same path.
+        let file = try TestFiles.make(size: 4_096, in: scratch)
+        let result = try await client.upload(ReadableFile(path: file.path), options: .init(key: "small-unchanged"))
+        #expect(result.sentSHA256 == file.sha256)
+        #expect(try await emulator.listing()["small-unchanged"]?.sha256 == file.sha256)
+    }
+
     @Test("a file that grows while it is sent ends as 'changed'")
     func grownWhileSending() async throws {
         let emulator = try EmulatorProcess(arguments: ["--latency-ms", "4000"])
