@@ -518,7 +518,15 @@ public final class Ledger: @unchecked Sendable {
             try connection.transaction { () throws(LedgerError) in
                 let whole = try connection.statement(LedgerSchema.upsert)
                 let keepingRemote = try connection.statement(LedgerSchema.upsertKeepingRemoteState)
+                let sameInode = try connection.statement(LedgerSchema.updateSameInode)
                 for write in batch {
+                    if !write.keepsRemoteState {
+                        // A worker's write, almost always to the row the plan wrote.
+                        sameInode.reset()
+                        LedgerSchema.bind(write.record, to: sameInode)
+                        try sameInode.step()
+                        if connection.changes > 0 { continue }
+                    }
                     let statement = write.keepsRemoteState ? keepingRemote : whole
                     statement.reset()
                     LedgerSchema.bind(write.record, to: statement)

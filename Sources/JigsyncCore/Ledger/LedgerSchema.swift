@@ -172,6 +172,18 @@ enum LedgerSchema {
 
     static let upsert = insertFiles + "\n" + localAssignments + ",\n" + remoteAssignments
 
+    /// `upsert`'s change to a row that exists with the same inode, as an UPDATE (the parameters
+    /// are numbered as `columns`, so `bind` serves both): a worker's writes (`uploading`, then the
+    /// outcome) go to a row the plan wrote, and this is cheaper than the upsert — no insert tried
+    /// first, and the `(device, inode)` index is left alone. No row changed: the upsert follows.
+    static let updateSameInode = """
+        UPDATE files SET key = ?3, size = ?4, mtime_ns = ?5, ctime_ns = ?6, sha256 = ?9, content_type = ?10,
+            state = ?11, last_error = ?12, last_http_status = ?13, attempts = ?14, next_attempt_at = ?15,
+            remote_url = ?16, uploaded_sha256 = ?17, uploaded_size = ?18, uploaded_at = ?19, examined_at_ns = ?20,
+            unconfirmed_send = ?21
+        WHERE folder = ?1 AND path = ?2 AND inode = ?7 AND device = ?8
+        """
+
     /// `upsert` for a planner's row: an existing row keeps what it says the store holds.
     static let upsertKeepingRemoteState = insertFiles + "\n" + localAssignments
 
