@@ -62,8 +62,26 @@ struct LedgerWriteTests {
         try await ledger.flush()
         row = try #require(try await ledger.record(folder: "/f", path: "a/same"))
         #expect(row.uploadedSHA256 == sent.uploadedSHA256 && row.remoteURL == sent.remoteURL)
+        // An upload going out from a stale job (it predates the upload recorded above): the row's
+        // stored state wins, in place (same inode) or through the upsert (another inode, no row).
+        var stale = FileRecord(folder: "/f", path: "a/same", key: "a/same", stat: stat(inode: 2, size: 6), state: .uploading, examinedAt: 5)
+        stale.unconfirmedSend = true
+        var moved = FileRecord(folder: "/f", path: "b/new", key: "b/new", stat: stat(inode: 9, size: 1), state: .uploading, examinedAt: 5)
+        moved.unconfirmedSend = true
+        var absent = FileRecord(folder: "/f", path: "c/none", key: "c/none", stat: stat(inode: 4, size: 1), state: .uploading, examinedAt: 5)
+        absent.unconfirmedSend = true
+        let batch = await ledger.commitSending([stale, moved, absent])
+        #expect(batch.failure == nil)
+        #expect(batch.records[0].uploadedSHA256 == sent.uploadedSHA256 && batch.records[0].remoteURL == sent.remoteURL)
+        #expect(batch.records.allSatisfy { $0.unconfirmedSend })
+        for record in batch.records {
+            let stored = try #require(try await ledger.record(folder: "/f", path: record.path))
+            #expect(stored == record, "\(record.path)")
+            #expect(stored.state == .uploading && stored.unconfirmedSend, "\(record.path)")
+        }
+        #expect(try await ledger.record(folder: "/f", path: "b/new")?.inode == 9)
         // One row per path throughout.
         let reader = try LedgerReader(path: path)
-        #expect(try reader.records(folder: "/f", inDirectories: ["a/", "b/"]).map(\.count) == [1, 1])
+        #expect(try reader.records(folder: "/f", inDirectories: ["a/", "b/", "c/"]).map(\.count) == [1, 1, 1])
     }
 }
