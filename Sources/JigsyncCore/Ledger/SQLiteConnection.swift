@@ -49,10 +49,10 @@ final class SQLiteConnection {
         }
     }
 
-    /// A cached prepared statement, reset and with its bindings cleared.
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int32 { sqlite3_changes(db) }
 
+    /// A cached prepared statement, reset and with its bindings cleared.
     func statement(_ sql: String) throws(LedgerError) -> SQLiteStatement {
         if let cached = statements[StatementText(sql)] {
             cached.reset()

@@ -123,7 +123,6 @@ final class CurlTransfer {
     /// Takes a handle and sets every option (on the loop thread, as the transfer starts);
     /// false when it cannot start: no handle, or the small body read whole changed (`abortReason`).
     func attach() -> Bool {
-        guard easy == nil else { return true }
         guard let easy = EasyHandles.take() else {
             abortReason = .noHandle
             return false

@@ -115,8 +115,11 @@ private struct PlainObjectReader {
                 index += 1
             }
         }
-        if index < bytes.count, [0x2E, 0x65, 0x45, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39].contains(bytes[index]) {
-            return nil   // a fraction, an exponent, or a leading zero
+        if index < bytes.count {
+            switch bytes[index] {
+            case 0x2E, 0x65, 0x45, 0x30...0x39: return nil   // a fraction, an exponent, or a leading zero
+            default: break
+            }
         }
         return negative ? -value : value
     }
@@ -136,7 +139,9 @@ private struct PlainObjectReader {
     }
 
     private mutating func skipSpace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D {
+            index += 1
+        }
     }
 
     private mutating func atEnd() -> Bool {

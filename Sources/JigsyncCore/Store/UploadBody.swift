@@ -22,23 +22,23 @@ final class UploadBody {
         self.declaredLength = file.openedStat.size
     }
 
-    /// The whole body read at once, for a small one sent with the request's headers in one
-    /// write; nil when the file changed (`changeReason` says how). Read, hashed and checked at
-    /// its end exactly as `fill` would.
-    private(set) var whole: UnsafeMutableRawBufferPointer?
+    /// The storage of `readWhole`, owned until the body goes.
+    private var whole: UnsafeMutableRawBufferPointer?
 
+    /// The whole body read at once (once per body), for a small one sent with the request's
+    /// headers in one write; nil when the file changed (`changeReason` says how). Read, hashed
+    /// and checked at its end exactly as `fill` does.
     func readWhole() -> UnsafeRawBufferPointer? {
-        if let whole { return UnsafeRawBufferPointer(whole) }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, Int(declaredLength)), alignment: 16)
+        let length = Int(declaredLength)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, length), alignment: 16)
         whole = buffer
         var filled = 0
-        while Int64(filled) < declaredLength {
-            guard let n = fill(UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<Int(declaredLength)])) else { return nil }
-            if n == 0 { break }
+        while filled < length {
+            guard let n = fill(UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<length])), n > 0 else { return nil }
             filled += n
         }
-        if declaredLength == 0 && !checkUnchangedAtEnd() { return nil }
-        return UnsafeRawBufferPointer(rebasing: buffer[0..<Int(declaredLength)])
+        if length == 0 && !checkUnchangedAtEnd() { return nil }
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<length])
     }
 
     deinit { whole?.deallocate() }

@@ -46,7 +46,6 @@ actor UploadScheduler {
     private var recheck: [PathBytes: WatchedPath] = [:]
     private var onRecheck: (@Sendable ([WatchedPath]) -> Void)?
     private var largeInFlight = 0
-    private let maxLarge: Int
     private let workers: Int
     private var stopped = false
     private let continuous: Bool
@@ -78,7 +77,6 @@ actor UploadScheduler {
     }
 
     init(workers: Int, continuous: Bool = false, retryFor: Duration? = nil) {
-        maxLarge = max(1, workers)
         self.workers = max(1, workers)
         self.continuous = continuous
         self.retryFor = retryFor
@@ -383,12 +381,12 @@ actor UploadScheduler {
         delayed = still
     }
 
-    /// The earlier-due of the next small and the next large job; large ones only while fewer than
-    /// half the workers carry one. Entries whose key is no longer waiting are dropped on the way.
+    /// The earlier-due of the next small and the next large job; a large one only while a worker
+    /// carries none. Entries whose key is no longer waiting are dropped on the way.
     private func nextReady(smallOnly: Bool = false) -> Job? {
         while true {
             let small = readySmallHead < readySmall.count ? readySmall[readySmallHead] : nil
-            let large = readyLargeHead < readyLarge.count && !smallOnly && largeInFlight < maxLarge ? readyLarge[readyLargeHead] : nil
+            let large = readyLargeHead < readyLarge.count && !smallOnly && largeInFlight < workers ? readyLarge[readyLargeHead] : nil
             let takeLarge: Bool
             switch (small, large) {
             case (nil, nil): return nil

@@ -149,11 +149,7 @@ struct Uploader: Sendable {
                 guard let now = result.checkedAfterAnswer else {
                     // Deleted right after it was sent: the store holds what was sent, and the delete
                     // policy decides what happens to that copy (a row forgetting it would leak it).
-                    record.uploadedSHA256 = result.sentSHA256
-                    record.uploadedSize = result.sentBytes
-                    record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
-                    record.remoteURL = result.url
-                    record.sha256 = result.sentSHA256
+                    record.noteStored(result)
                     await vanished(record)
                     continue
                 }
@@ -167,11 +163,7 @@ struct Uploader: Sendable {
                 }
                 record.state = .uploaded
                 record.unconfirmedSend = false
-                record.sha256 = result.sentSHA256
-                record.uploadedSHA256 = result.sentSHA256
-                record.uploadedSize = result.sentBytes
-                record.uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
-                record.remoteURL = result.url
+                record.noteStored(result)
                 record.lastError = nil
                 record.lastHTTPStatus = 200
                 record.attempts = 0
@@ -353,5 +345,16 @@ struct Uploader: Sendable {
     static func wallMilliseconds(after delay: Duration) -> Int64 {
         Int64(Date().timeIntervalSince1970 * 1000) + delay.components.seconds * 1000
             + delay.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+private extension FileRecord {
+    /// What the store holds once `result` answered: the bytes sent, their hash, where they are.
+    mutating func noteStored(_ result: UploadResult) {
+        sha256 = result.sentSHA256
+        uploadedSHA256 = result.sentSHA256
+        uploadedSize = result.sentBytes
+        uploadedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        remoteURL = result.url
     }
 }
