@@ -10,7 +10,7 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "Reconcile the folders with the ledger, upload everything due, and exit.",
         discussion: """
             Exit status: 0 every file is uploaded; 1 some files failed, or kept failing for a passing reason for longer than \
-            --retry-for (they stay pending); 2 a usage or configuration error (a missing folder, no API key, a ledger in use); \
+            --retry-for, or the service did not answer for that long (they stay pending); 2 a usage or configuration error (a missing folder, no API key, a ledger in use); \
             3 the service rejected the API key or the endpoint.
             """
     )
@@ -70,6 +70,9 @@ struct SyncCommand: AsyncParsableCommand {
         if let rejected = report.rejected {
             StandardError.write("jigsync: \(rejected)\n")
             throw ExitCode(3)
+        }
+        if let unreachable = report.unreachable {
+            StandardError.write("jigsync: \(unreachable); the files not uploaded stay due: run again once it answers\n")
         }
         if !report.failed.isEmpty || !report.stillDue.isEmpty || !report.held.isEmpty { throw ExitCode(1) }
     }

@@ -7,6 +7,8 @@ Each upload (POST /v1/store/file?key=K) takes the next mode of the list; the las
               (a proxy or server that answers before the body is sent)
   wrong-key   read the whole body, answer 200 naming the key "other/" + K
   wrong-size  read the whole body, answer 200 with a size one byte short
+  hangup      read the whole body and hang up without an answer (a dead service behind a
+              proxy that accepts connections)
   trickle     read the whole body, then send the status line and one header line every
               --interval seconds, never ending the headers
 GET /_fake/requests lists every upload seen: {"mode", "key", "declared", "received",
@@ -114,6 +116,8 @@ def handle(conn):
             answer(conn, 200, {"key": "other/" + key, "url": url, "size": received})
         elif mode == "wrong-size":
             answer(conn, 200, {"key": key, "url": url, "size": received - 1})
+        elif mode == "hangup":
+            conn.shutdown(socket.SHUT_RDWR)
         elif mode == "trickle":
             started = time.monotonic()
             conn.sendall(b"HTTP/1.1 200 OK\r\n")

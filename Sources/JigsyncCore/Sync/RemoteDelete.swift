@@ -35,7 +35,7 @@ struct RemoteDelete: Sendable {
             engine.logger.debug("deleted \(record.key.escapedForDisplay) from the store (\(fullPath.escapedForDisplay) was deleted)")
         } catch let error as StoreError {
             if error.status != nil { await scheduler.answered() }
-            if await Uploader.unreachable(error, record: record, engine: engine, scheduler: scheduler) { return }
+            if await Uploader.unreachable(error, record: record, engine: engine, scheduler: scheduler, tally: tally) { return }
             switch error.disposition {
             case .notFound:
                 await Uploader.answered(engine: engine, scheduler: scheduler)

@@ -42,6 +42,9 @@ public final class SyncEngine: Sendable {
         public var holds: [String] = []
         /// Set when the service rejected the key or the endpoint.
         public var rejected: String?
+        /// Set when the service did not answer for the whole of `--retry-for` and the run stopped:
+        /// why, and for how long.
+        public var unreachable: String?
         public var problems: [String] = []
     }
 
@@ -132,6 +135,7 @@ public final class SyncEngine: Sendable {
         report.uploaded = final.uploaded
         report.bytesSent = final.bytesSent
         report.rejected = final.rejected
+        report.unreachable = final.unreachable
         report.failed = final.failed
         report.stillDue = final.gaveUp
         report.held = damage.heldPaths
@@ -195,6 +199,7 @@ actor Tally {
         var bytesSent: Int64 = 0
         var failed: [(path: String, reason: String)] = []
         var rejected: String?
+        var unreachable: String?
         /// Files a one-shot sync stopped retrying (still due), with the last error.
         var gaveUp: [(path: String, reason: String)] = []
     }
@@ -237,6 +242,13 @@ actor Tally {
         defer { state.rejected = reason }
         report?(progress)
         return state.rejected == nil
+    }
+
+    /// Records that the service did not answer for `lasted` (the run stops); the first says it.
+    func unreachable(_ reason: String, lasted: Duration) {
+        guard state.unreachable == nil else { return }
+        state.unreachable = "the service did not answer for \(lasted.readable) (\(reason))"
+        report?(progress)
     }
 
     func snapshot() -> Snapshot { state }

@@ -174,18 +174,31 @@ actor UploadScheduler {
         wakeAll()
     }
 
-    /// Holds uploads back: the service rejected the key or endpoint. One probe goes out after a
-    /// backoff that grows with each rejected probe. Returns the wait, and whether this started the pause.
-    func pause(_ reason: String, policy: RetryPolicy) -> (probeAfter: Duration, started: Bool) {
+    /// Holds uploads back: the service rejected the key or endpoint, or does not answer. One probe
+    /// goes out after a backoff that grows with each failed probe. A one-shot run pauses for at
+    /// most `retryFor`: its last probe goes out as that ends, and a failure after it stops the run
+    /// (`ended` is then the pause's length; every job stays due). Returns the wait before the
+    /// next probe, and whether this started the pause.
+    func pause(_ reason: String, policy: RetryPolicy) -> (probeAfter: Duration, started: Bool, ended: Duration?) {
+        let now = clock.now
         let started = pauseReason == nil
-        if started { pausedSince = clock.now }
+        if started { pausedSince = now }
         pauseCount += 1
-        let probeAfter = max(policy.delay(attempt: pauseCount, serverWait: nil), .seconds(1))
+        var probeAfter = max(policy.delay(attempt: pauseCount, serverWait: nil), .seconds(1))
+        if !continuous, let retryFor, let pausedSince {
+            let lasted = pausedSince.duration(to: now)
+            if lasted >= retryFor {
+                pauseReason = reason
+                stop()
+                return (.zero, started, lasted)
+            }
+            probeAfter = min(probeAfter, retryFor - lasted)
+        }
         pauseReason = reason
-        probeAt = clock.now + probeAfter
+        probeAt = now + probeAfter
         probeInFlight = false
         wakeAll()
-        return (probeAfter, started)
+        return (probeAfter, started, nil)
     }
 
     /// A request was answered: the pause (if any) is over. Returns the pause that ended, with
@@ -318,7 +331,8 @@ actor UploadScheduler {
         for job in jobs {
             running.removeValue(forKey: job.key)
             if job.isLarge { largeInFlight -= 1 }
-            if let again = dirty.removeValue(forKey: job.key), !stopped { add(again.record, after: again.delay) }
+            // Queued again even after `stop`: nothing takes it then, but `remaining()` lists it.
+            if let again = dirty.removeValue(forKey: job.key) { add(again.record, after: again.delay) }
             if let watched = recheck.removeValue(forKey: job.key), !stopped { rechecks.append(watched) }
         }
         probeInFlight = false

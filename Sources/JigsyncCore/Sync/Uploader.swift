@@ -218,7 +218,7 @@ struct Uploader: Sendable {
     private func handle(_ error: StoreError, record: inout FileRecord, fullPath: String) async {
         record.lastHTTPStatus = error.status
         if error.status != nil { await scheduler.answered() }
-        if await Self.unreachable(error, record: record, engine: engine, scheduler: scheduler) { return }
+        if await Self.unreachable(error, record: record, engine: engine, scheduler: scheduler, tally: tally) { return }
         switch error.disposition {
         case .retryLater, .unconfirmed, .cancelled:
             await engine.limiter.observe(nil, serverWait: error.status == 429 ? error.retryAfter : nil)
@@ -290,13 +290,14 @@ struct Uploader: Sendable {
         engine.logger.notice("uploads resume after \(ended.lasted.readable): the service answers again (\(counted(ended.held, "file")) held; the pause was: \(ended.reason))")
     }
 
-    /// The daemon's answer to a request that got no answer at all: after a few in a row the
-    /// service counts as unreachable, one condition for every file: uploads pause (one warning),
-    /// one probe goes out per growing backoff, and the file waits with the rest. Returns true when
-    /// it handled the error so. A one-shot `sync` retries each file instead (bounded by `--retry-for`).
-    static func unreachable(_ error: StoreError, record: FileRecord, engine: SyncEngine, scheduler: UploadScheduler) async -> Bool {
-        guard engine.settings.pauseWhenRejected, error.status == nil, error.disposition == .retryLater,
-              await scheduler.noAnswer() else { return false }
+    /// The answer to requests that got no answer at all: after a few in a row the service counts
+    /// as unreachable, one condition for every file: uploads pause (one warning), one probe goes
+    /// out per growing backoff, and the file waits with the rest (a dead endpoint costs one
+    /// request per backoff, not one per file). A one-shot `sync` pauses for at most `--retry-for`,
+    /// then stops, the files not uploaded still due (`tally` says why, once). Returns true when it
+    /// handled the error so; a single lost connection is retried as the file's own failure.
+    static func unreachable(_ error: StoreError, record: FileRecord, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally?) async -> Bool {
+        guard error.status == nil, error.disposition == .retryLater, await scheduler.noAnswer() else { return false }
         var record = record
         JigsyncMetrics.retried(.unreachable)
         record.state = record.state == .deleting ? .deleting : .pending
@@ -304,8 +305,10 @@ struct Uploader: Sendable {
         engine.ledger.save(record)
         await scheduler.add(record)
         let reason = "the service does not answer (\(error.description))"
-        let (probeAfter, started) = await scheduler.pause(reason, policy: engine.settings.retry)
-        if started {
+        let (probeAfter, started, ended) = await scheduler.pause(reason, policy: engine.settings.retry)
+        if let ended {
+            await tally?.unreachable(error.description, lasted: ended)   // the command's last line says it
+        } else if started {
             engine.events?.publish(DaemonActivity(.paused, reason: reason))
             engine.logger.warning("uploads paused: \(reason); files stay due; probing again in \(probeAfter.readable)")
         } else {
@@ -318,7 +321,7 @@ struct Uploader: Sendable {
     /// stops; the daemon pauses and probes with one request per backoff period.
     static func rejected(_ error: StoreError, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally?) async {
         if engine.settings.pauseWhenRejected {
-            let (probeAfter, started) = await scheduler.pause(error.description, policy: engine.settings.retry)
+            let (probeAfter, started, _) = await scheduler.pause(error.description, policy: engine.settings.retry)
             _ = await tally?.rejected(error.description)   // after the pause, so the status it triggers shows it
             if started {
                 engine.events?.publish(DaemonActivity(.paused, reason: error.description))

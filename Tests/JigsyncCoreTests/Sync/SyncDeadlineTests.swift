@@ -39,5 +39,46 @@ struct SyncDeadlineTests {
         #expect(due.count == 20, "\(run.stdout)")
         #expect(run.stdout.contains("… and 30 more (jigsync status --state pending)"), "\(run.stdout)")
         #expect(try h.summary()["pending"] == 50)
+        #expect(run.stderr.contains("jigsync: the service did not answer for"), "\(run.stderr)")
+    }
+
+    @Test("a service that takes connections and never answers: sync pauses after three, probes once per backoff, stops after --retry-for with one line; every file stays due")
+    func unansweringService() async throws {
+        let h = try SyncHarness()
+        for i in 0..<200 { try h.write("f\(i).txt", "file \(i)") }
+        let silent = try LyingServer(modes: ["hangup"])
+        let started = ContinuousClock.now
+        let run = try h.sync(["--retry-for", "4s"], environment: silent.clientEnvironment)
+        let took = ContinuousClock.now - started
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("jigsync: the service did not answer for"), "\(run.stderr)")
+        #expect(run.stderr.contains("the files not uploaded stay due"), "\(run.stderr)")
+        // One line per condition, not one per file (the last build printed 201 lines here).
+        #expect(!run.stderr.contains("still failing after the retry period"), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count <= 3, "\(run.stderr)")
+        #expect(took < .seconds(20), "\(took)")
+        // Three unanswered, the requests in flight then, and one probe per backoff (1 s, 2 s, then
+        // the last as --retry-for ends): the last build sent 405 for these 200 files.
+        let requests = try await silent.log().requests
+        #expect(requests.count <= 20, "\(requests.count) requests")
+        #expect(try await silent.log().stored.isEmpty)
+        #expect(try h.summary()["pending"] == 200)
+    }
+
+    @Test("the service answers again within --retry-for: the pause ends and every file is stored with its bytes")
+    func serviceComesBack() async throws {
+        let h = try SyncHarness()
+        var expected: [String: String] = [:]
+        for i in 0..<50 {
+            try h.write("f\(i).txt", "file \(i)")
+            expected["f\(i).txt"] = TestFiles.hex(Data("file \(i)".utf8).sha256Digest)
+        }
+        let flaky = try LyingServer(modes: ["hangup", "hangup", "hangup", "hangup", "hangup", "ok"])
+        let run = try h.sync(["--retry-for", "60s"], environment: flaky.clientEnvironment)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("uploads paused: the service does not answer"), "\(run.stderr)")
+        let log = try await flaky.log()
+        #expect(log.stored.mapValues(\.sha256) == expected)
+        #expect(try h.summary()["uploaded"] == 50)
     }
 }
