@@ -93,6 +93,8 @@ actor UploadScheduler {
         }
         let isNew = waiting.updateValue(record, forKey: key) == nil
         guard isNew else { return }   // already queued: the newer row is what will be sent
+        var delay = delay
+        if delay == .zero, record.state != .deleting, let held = heldWhileChanging(key) { delay = held }
         let isLarge = record.state != .deleting && record.size > Self.largeFileBytes
         let entry = Entry(key: key, due: clock.now + delay, isLarge: isLarge)
         if delay > .zero { delayed.append(entry) } else { enqueueReady(entry) }
@@ -152,9 +154,51 @@ actor UploadScheduler {
         return true
     }
 
-    /// A path went through: its failures are forgotten.
+    /// A path went through: its failures are forgotten, and (in the daemon) when it was stored is
+    /// noted, for the hold on a file that keeps changing.
     func succeeded(_ record: FileRecord) {
-        firstFailure.removeValue(forKey: Self.key(record))
+        let key = Self.key(record)
+        firstFailure.removeValue(forKey: key)
+        guard continuous, record.state != .deleting else { return }
+        let now = clock.now
+        var streak = 0
+        if let last = recentlyStored[key], last.at.duration(to: now) < Self.changingHold(streak: last.streak) * 2 {
+            streak = last.streak + 1   // stored again soon after its hold ended: still changing
+        }
+        recentlyStored[key] = (now, streak)
+        if recentlyStored.count >= recentlyStoredSweepAt {
+            // Past twice the longest hold an entry says nothing (the streak would end): dropped,
+            // so the table holds the paths stored in the last minute, not every path ever stored.
+            let horizon = Self.changingHoldLongest * 2
+            recentlyStored = recentlyStored.filter { $0.value.at.duration(to: now) < horizon }
+            recentlyStoredSweepAt = max(Self.recentlyStoredSweepFloor, recentlyStored.count * 2)
+        }
+    }
+
+    /// A file that keeps changing (a log appended to, a database written in place) is not sent
+    /// after every settle: once stored, its next upload waits until `changingHold(streak:)` has
+    /// passed since that store — 1 s, then doubling with each upload that follows its hold's end
+    /// closely, up to 30 s — and the latest version always goes up when the hold ends (the
+    /// queued row is updated, never dropped). A file left alone for twice its hold starts over:
+    /// an edit now and then is sent at once.
+    static let changingHoldFirst: Duration = .seconds(1)
+    static let changingHoldLongest: Duration = .seconds(30)
+    private static let recentlyStoredSweepFloor = 1024
+
+    static func changingHold(streak: Int) -> Duration {
+        min(changingHoldFirst * (1 << min(streak, 16)), changingHoldLongest)
+    }
+
+    /// When each path was last stored (the daemon only), and how many of its uploads in a row
+    /// followed the end of their hold closely.
+    private var recentlyStored: [PathBytes: (at: ContinuousClock.Instant, streak: Int)] = [:]
+    private var recentlyStoredSweepAt = recentlyStoredSweepFloor
+
+    /// How long a path queued now waits because it was stored moments ago, or nil.
+    private func heldWhileChanging(_ key: PathBytes) -> Duration? {
+        guard let last = recentlyStored[key] else { return nil }
+        let left = Self.changingHold(streak: last.streak) - last.at.duration(to: clock.now)
+        return left > .zero ? left : nil
     }
 
     /// Drops every queued job of `folder` (a reload removed it); transfers in flight finish.

@@ -299,6 +299,48 @@ struct StormTests {
         #expect(started.duration(to: .now) < .seconds(10))
     }
 
+    @Test("a file appended to (opened and closed) every 50 ms for 4 s goes up a few times, not after every append; its last version is stored; another file is not held")
+    func fileThatKeepsChanging() async throws {
+        let h = try DaemonHarness()
+        try h.start()
+        let url = h.tree.appending(path: "app.log")
+        #expect(FileManager.default.createFile(atPath: url.path, contents: nil))
+        var written = Data()
+        let started = ContinuousClock.now
+        var other: ContinuousClock.Instant?
+        var line = 0
+        while ContinuousClock.now - started < .seconds(4) {
+            line += 1
+            // Opened, appended to and closed each time (as `echo >>` or a logger that reopens):
+            // each close is a complete write the daemon looks at.
+            let text = Data("line \(line)\n".utf8)
+            let handle = try FileHandle(forWritingTo: url)
+            try handle.seekToEnd()
+            try handle.write(contentsOf: text)
+            try handle.close()
+            written.append(text)
+            if line == 40 {
+                // A file written once while the log is held goes up at once.
+                try h.write("other.txt", "written once")
+                other = ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let otherWritten = try #require(other)
+        try await h.waitStored("other.txt", "written once", timeout: .seconds(10))
+        #expect(ContinuousClock.now - otherWritten < .seconds(3))
+        // Held at most 4 s after the last store (the streak is at 4 s by now): its last version goes up.
+        let want = TestFiles.hex(written.sha256Digest)
+        try await waitUntil(timeout: .seconds(30)) { try await h.emulator.listing()["app.log"]?.sha256 == want }
+        let stored = try #require(try await h.emulator.listing()["app.log"])
+        #expect(stored.size == Int64(written.count))
+        // After every settle (as before the hold) this was one upload per append, ~75; with the
+        // hold: at 0, 1, 3 s, then the last version once the file is quiet.
+        #expect(stored.writes <= 6, "stored \(stored.writes) times for \(line) appends")
+        #expect(stored.writes >= 2)
+        #expect(h.stop() == 0)
+    }
+
     @Test("a file rewritten while it is being sent is sent once more at the end, never in parallel")
     func noParallelResends() async throws {
         // The answer comes 3 s after the request: the five rewrites below (and the status calls
