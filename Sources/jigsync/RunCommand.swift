@@ -26,7 +26,7 @@ struct RunCommand: AsyncParsableCommand {
     var deleteLimit = 100
     @Option(help: "Settle time after a file's last write-complete event before it is looked at, in ms.")
     var settleMs = 20
-    @Option(help: "A file written without being closed is taken after this long without writes.")
+    @Option(help: "A file written without being closed is taken after this long without writes (or 30 s after the first such write, if the writes never stop).")
     var quiet = "2s"
     @Option(help: "Interval of the periodic backstop rescan (jittered).")
     var backstop = "1h"

@@ -3,7 +3,9 @@
 /// A path is due a short `settle` after its last event that says a write is complete (close after
 /// write, moved in, attributes), like watchman's 20 ms: a write-then-rename or a burst of writes
 /// costs one look. A path that was only created or modified, with no close yet (a writer that
-/// keeps it open, or an `O_TMPFILE` linked in), is due once it has been `quiet` that long.
+/// keeps it open, or an `O_TMPFILE` linked in), is due once it has been `quiet` that long, or
+/// `longestQuiet` after the first of those writes, whichever comes first: a log written every
+/// second by a process that never closes it is still looked at (and uploaded) twice a minute.
 /// Pure bookkeeping with the time passed in, so tests drive it with their own clock.
 public struct Coalescer: Sendable {
     /// What an event says about a path.
@@ -18,10 +20,14 @@ public struct Coalescer: Sendable {
     public static let defaultSettle: Duration = .milliseconds(20)
     /// Default quiet period for files written without a close.
     public static let defaultQuiet: Duration = .seconds(2)
+    /// The longest a file written without a close waits, counted from the first such write.
+    public static let longestQuiet: Duration = .seconds(30)
 
     let settle: Duration
     let quiet: Duration
-    private var deadlines: [WatchedPath: ContinuousClock.Instant] = [:]
+    /// When each path is due, and since when it has been written without a close (nil once a
+    /// write-complete event came).
+    private var deadlines: [WatchedPath: (due: ContinuousClock.Instant, writingSince: ContinuousClock.Instant?)] = [:]
 
     init(settle: Duration = Coalescer.defaultSettle, quiet: Duration = Coalescer.defaultQuiet) {
         self.settle = settle
@@ -31,15 +37,22 @@ public struct Coalescer: Sendable {
     var isEmpty: Bool { deadlines.isEmpty }
 
     mutating func note(_ path: WatchedPath, _ hint: Hint, at now: ContinuousClock.Instant) {
-        deadlines[path] = now + (hint == .settled ? settle : quiet)
+        switch hint {
+        case .settled:
+            deadlines[path] = (now + settle, nil)
+        case .writing:
+            let since = deadlines[path].map { $0.writingSince ?? now } ?? now
+            let longest = since + max(Self.longestQuiet, quiet)
+            deadlines[path] = (min(now + quiet, max(longest, now + settle)), since)
+        }
     }
 
     /// The earliest moment a path becomes due, if any is pending.
-    func nextDeadline() -> ContinuousClock.Instant? { deadlines.values.min() }
+    func nextDeadline() -> ContinuousClock.Instant? { deadlines.values.lazy.map(\.due).min() }
 
     /// Removes and returns the paths due at `now`.
     mutating func takeDue(at now: ContinuousClock.Instant) -> [WatchedPath] {
-        let due = deadlines.filter { $0.value <= now }.map(\.key)
+        let due = deadlines.filter { $0.value.due <= now }.map(\.key)
         for path in due { deadlines.removeValue(forKey: path) }
         return due
     }

@@ -229,6 +229,27 @@ struct WatcherUnitTests {
         #expect(coalescer.nextDeadline() == nil)
     }
 
+    @Test("a file written every second and never closed is due 30 s after its first write, then again once quiet")
+    func coalescerLongestQuiet() {
+        var coalescer = Coalescer(settle: .milliseconds(20), quiet: .seconds(2))
+        let start = ContinuousClock.now
+        let log = WatchedPath(folder: FolderID("/tree"), path: "app.log")
+        var taken: [Int] = []
+        for second in 0...40 {
+            let now = start + .seconds(second)
+            if !coalescer.takeDue(at: now).isEmpty { taken.append(second) }
+            coalescer.note(log, .writing, at: now)
+        }
+        // Every write pushed the quiet deadline on; the longest wait did not move.
+        #expect(taken == [30])
+        #expect(coalescer.nextDeadline() == start + .seconds(42))
+        #expect(coalescer.takeDue(at: start + .seconds(42)) == [log])
+        // A write-complete event after writes: due a settle later, and the next writes start anew.
+        coalescer.note(log, .writing, at: start + .seconds(50))
+        coalescer.note(log, .settled, at: start + .seconds(51))
+        #expect(coalescer.nextDeadline() == start + .seconds(51) + .milliseconds(20))
+    }
+
     @Test("paths join without doubled or trailing slashes")
     func join() {
         #expect(Watcher.join("", "a") == "a")
