@@ -159,44 +159,57 @@ actor UploadScheduler {
     func succeeded(_ record: FileRecord) {
         let key = Self.key(record)
         firstFailure.removeValue(forKey: key)
-        guard continuous, record.state != .deleting else { return }
+        guard record.state != .deleting else { return }
+        noteSent(key)
+    }
+
+    /// A send wasted because the file changed while it went out: queued again, and counted as a
+    /// send for the hold, so a file written to faster than it can be sent (a database in use) is
+    /// tried at growing intervals instead of in a loop. (A sync sends it again at once.)
+    func changedWhileSending(_ record: FileRecord) {
+        noteSent(Self.key(record))
+        add(record)
+    }
+
+    private func noteSent(_ key: PathBytes) {
+        guard continuous else { return }
         let now = clock.now
         var streak = 0
-        if let last = recentlyStored[key], last.at.duration(to: now) < Self.changingHold(streak: last.streak) * 2 {
-            streak = last.streak + 1   // stored again soon after its hold ended: still changing
+        if let last = recentlySent[key], last.at.duration(to: now) < Self.changingHold(streak: last.streak) * 2 {
+            streak = last.streak + 1   // sent again soon after its hold ended: still changing
         }
-        recentlyStored[key] = (now, streak)
-        if recentlyStored.count >= recentlyStoredSweepAt {
+        recentlySent[key] = (now, streak)
+        if recentlySent.count >= recentlySentSweepAt {
             // Past twice the longest hold an entry says nothing (the streak would end): dropped,
-            // so the table holds the paths stored in the last minute, not every path ever stored.
+            // so the table holds the paths sent in the last minute, not every path ever sent.
             let horizon = Self.changingHoldLongest * 2
-            recentlyStored = recentlyStored.filter { $0.value.at.duration(to: now) < horizon }
-            recentlyStoredSweepAt = max(Self.recentlyStoredSweepFloor, recentlyStored.count * 2)
+            recentlySent = recentlySent.filter { $0.value.at.duration(to: now) < horizon }
+            recentlySentSweepAt = max(Self.recentlySentSweepFloor, recentlySent.count * 2)
         }
     }
 
     /// A file that keeps changing (a log appended to, a database written in place) is not sent
-    /// after every settle: once stored, its next upload waits until `changingHold(streak:)` has
-    /// passed since that store — 1 s, then doubling with each upload that follows its hold's end
+    /// after every settle: once sent, its next upload waits until `changingHold(streak:)` has
+    /// passed since that send — 1 s, then doubling with each send that follows its hold's end
     /// closely, up to 30 s — and the latest version always goes up when the hold ends (the
     /// queued row is updated, never dropped). A file left alone for twice its hold starts over:
     /// an edit now and then is sent at once.
     static let changingHoldFirst: Duration = .seconds(1)
     static let changingHoldLongest: Duration = .seconds(30)
-    private static let recentlyStoredSweepFloor = 1024
+    private static let recentlySentSweepFloor = 1024
 
     static func changingHold(streak: Int) -> Duration {
         min(changingHoldFirst * (1 << min(streak, 16)), changingHoldLongest)
     }
 
-    /// When each path was last stored (the daemon only), and how many of its uploads in a row
-    /// followed the end of their hold closely.
-    private var recentlyStored: [PathBytes: (at: ContinuousClock.Instant, streak: Int)] = [:]
-    private var recentlyStoredSweepAt = recentlyStoredSweepFloor
+    /// When each path was last sent (stored, or wasted by a change; the daemon only), and how
+    /// many of its sends in a row followed the end of their hold closely.
+    private var recentlySent: [PathBytes: (at: ContinuousClock.Instant, streak: Int)] = [:]
+    private var recentlySentSweepAt = recentlySentSweepFloor
 
-    /// How long a path queued now waits because it was stored moments ago, or nil.
+    /// How long a path queued now waits because it was sent moments ago, or nil.
     private func heldWhileChanging(_ key: PathBytes) -> Duration? {
-        guard let last = recentlyStored[key] else { return nil }
+        guard let last = recentlySent[key] else { return nil }
         let left = Self.changingHold(streak: last.streak) - last.at.duration(to: clock.now)
         return left > .zero ? left : nil
     }

@@ -158,7 +158,7 @@ struct Uploader: Sendable {
                     record.lastError = "changed while it was being sent; sending again"
                     JigsyncMetrics.retried(.changed)
                     engine.ledger.save(record)
-                    await scheduler.add(record)
+                    await scheduler.changedWhileSending(record)
                     continue
                 }
                 record.state = .uploaded
@@ -262,7 +262,7 @@ struct Uploader: Sendable {
             record.state = .pending
             record.lastError = error.message
             engine.ledger.save(record)
-            await scheduler.add(record)
+            await scheduler.changedWhileSending(record)
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             JigsyncMetrics.uploadFailed.increment()

@@ -341,6 +341,39 @@ struct StormTests {
         #expect(h.stop() == 0)
     }
 
+    @Test("a file written to faster than it can be sent (20 MB, 4 KiB rewritten in place every 20 ms for 6 s) is tried at growing intervals, not in a loop; its last version is stored once the writes stop")
+    func fileWrittenFasterThanSent() async throws {
+        let h = try DaemonHarness()
+        try h.start(["--metrics-listen", "127.0.0.1:0"])
+        let port = try #require(h.logText.firstMatch(of: /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/).map { String($0.1) })
+        let metrics = "http://127.0.0.1:\(port)/metrics"
+        let url = h.tree.appending(path: "db.bin")
+        var content = Data(repeating: 7, count: 20_000_000)
+        try content.write(to: url)
+        try await waitUntil { try await h.emulator.listing()["db.bin"]?.sha256 == TestFiles.hex(content.sha256Digest) }
+        var generator = SystemRandomNumberGenerator()
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(6) {
+            let offset = Int.random(in: 0..<(content.count - 4096), using: &generator)
+            let patch = Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            content.replaceSubrange(offset..<(offset + 4096), with: patch)
+            let handle = try FileHandle(forUpdating: url)
+            try handle.seek(toOffset: UInt64(offset))
+            try handle.write(contentsOf: patch)
+            try handle.close()
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let want = TestFiles.hex(content.sha256Digest)
+        try await waitUntil(timeout: .seconds(60)) { try await h.emulator.listing()["db.bin"]?.sha256 == want }
+        let samples = try MetricsTests.scrape(metrics)
+        let wasted = samples["jigsync_retries_total{reason=changed}"] ?? 0
+        let stored = samples["jigsync_uploads_total{result=uploaded}"] ?? 0
+        // Sends at 0, 1, 3, 7 s after the first store (each wasted or stored), then the last
+        // version: about six. Resent at once (before the hold) this was one send after another.
+        #expect(wasted + stored <= 10, "\(wasted) sends wasted by a change, \(stored) stored")
+        #expect(h.stop() == 0)
+    }
+
     @Test("a file rewritten while it is being sent is sent once more at the end, never in parallel")
     func noParallelResends() async throws {
         // The answer comes 3 s after the request: the five rewrites below (and the status calls
