@@ -163,12 +163,16 @@ actor UploadScheduler {
         noteSent(key)
     }
 
-    /// A send wasted because the file changed while it went out: queued again, and counted as a
-    /// send for the hold, so a file written to faster than it can be sent (a database in use) is
-    /// tried at growing intervals instead of in a loop. (A sync sends it again at once.)
-    func changedWhileSending(_ record: FileRecord) {
+    /// A send wasted because the file changed while it went out: queued again, and in the daemon
+    /// counted as a send for the hold, so a file written to faster than it can be sent (a
+    /// database in use) is tried at growing intervals instead of in a loop. A sync sends it again
+    /// at once, as a failure of the file: once it has kept changing for `retryFor` it is left due
+    /// (the run ends). Returns whether it was queued.
+    func changedWhileSending(_ record: FileRecord) -> Bool {
+        guard continuous else { return retry(record, after: .zero) }
         noteSent(Self.key(record))
         add(record)
+        return true
     }
 
     private func noteSent(_ key: PathBytes) {

@@ -158,7 +158,7 @@ struct Uploader: Sendable {
                     record.lastError = "changed while it was being sent; sending again"
                     JigsyncMetrics.retried(.changed)
                     engine.ledger.save(record)
-                    await scheduler.changedWhileSending(record)
+                    await sendAgain(record, changedWhileSent: "changed while it was being sent", fullPath: sending.fullPath)
                     continue
                 }
                 record.state = .uploaded
@@ -186,6 +186,14 @@ struct Uploader: Sendable {
             engine.events?.publish(DaemonActivity(.uploaded, path: fullPath, key: record.key, size: result.sentBytes, sha256: result.sentSHA256))
             engine.logger.debug("uploaded \(fullPath.escapedForDisplay) as \(record.key.escapedForDisplay) (\(result.sentBytes) bytes, sha256 \(result.sentSHA256))")
         }
+    }
+
+    /// Queues a file that changed while it was sent once more; a sync that has seen it keep
+    /// changing for `--retry-for` leaves it due instead (said once, in the run's report).
+    private func sendAgain(_ record: FileRecord, changedWhileSent reason: String, fullPath: String) async {
+        guard await !scheduler.changedWhileSending(record) else { return }
+        await tally.gaveUp(fullPath, reason)
+        engine.logger.warning("\(fullPath.escapedForDisplay): \(reason.escapedForDisplay), again and again for the retry period; left due")
     }
 
     /// `record` with what the store holds as the ledger says now. A job's row may be older than
@@ -262,7 +270,7 @@ struct Uploader: Sendable {
             record.state = .pending
             record.lastError = error.message
             engine.ledger.save(record)
-            await scheduler.changedWhileSending(record)
+            await sendAgain(record, changedWhileSent: error.message, fullPath: fullPath)
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             JigsyncMetrics.uploadFailed.increment()

@@ -81,4 +81,44 @@ struct SyncDeadlineTests {
         #expect(log.stored.mapValues(\.sha256) == expected)
         #expect(try h.summary()["uploaded"] == 50)
     }
+
+    @Test("a file rewritten in place faster than it can be sent: sync leaves it due after --retry-for and ends (it resent it for ever); the other files are stored")
+    func fileThatNeverHoldsStill() async throws {
+        let h = try SyncHarness()
+        try h.write("calm.txt", "left alone")
+        let busy = h.tree.appending(path: "db.bin")
+        try Data(repeating: 7, count: 20_000_000).write(to: busy)
+        let writing = LockedFlag(true)
+        let writer = Thread {
+            var generator = SystemRandomNumberGenerator()
+            while writing.value {
+                guard let handle = try? FileHandle(forUpdating: busy) else { return }
+                try? handle.seek(toOffset: UInt64.random(in: 0..<19_000_000, using: &generator))
+                try? handle.write(contentsOf: Data(repeating: UInt8.random(in: 0...255, using: &generator), count: 4096))
+                try? handle.close()
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        writer.start()
+        defer { writing.value = false }
+        let started = ContinuousClock.now
+        let run = try h.sync(["--retry-for", "3s"])
+        writing.value = false
+        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("still due: \(busy.path)"), "\(run.stdout)")
+        #expect(try await h.emulator.listing()["calm.txt"]?.sha256 == TestFiles.hex(Data("left alone".utf8).sha256Digest))
+        #expect(try h.summary()["pending"] == 1)
+    }
+}
+
+/// A flag two threads share.
+final class LockedFlag: @unchecked Sendable {   // `stored` is guarded by `lock`
+    private let lock = NSLock()
+    private var stored: Bool
+    init(_ value: Bool) { stored = value }
+    var value: Bool {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
 }
