@@ -48,7 +48,11 @@ public struct Coalescer: Sendable {
     }
 
     /// The earliest moment a path becomes due, if any is pending.
-    func nextDeadline() -> ContinuousClock.Instant? { deadlines.values.lazy.map(\.due).min() }
+    func nextDeadline() -> ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for entry in deadlines.values where earliest.map({ entry.due < $0 }) ?? true { earliest = entry.due }
+        return earliest
+    }
 
     /// Removes and returns the paths due at `now`.
     mutating func takeDue(at now: ContinuousClock.Instant) -> [WatchedPath] {
