@@ -344,9 +344,7 @@ struct StormTests {
     @Test("a file written to faster than it can be sent (20 MB, 4 KiB rewritten in place every 20 ms for 6 s) is tried at growing intervals, not in a loop; its last version is stored once the writes stop")
     func fileWrittenFasterThanSent() async throws {
         let h = try DaemonHarness()
-        try h.start(["--metrics-listen", "127.0.0.1:0"])
-        let port = try #require(h.logText.firstMatch(of: /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/).map { String($0.1) })
-        let metrics = "http://127.0.0.1:\(port)/metrics"
+        let metrics = try h.startWithMetrics()
         let url = h.tree.appending(path: "db.bin")
         var content = Data(repeating: 7, count: 20_000_000)
         try content.write(to: url)

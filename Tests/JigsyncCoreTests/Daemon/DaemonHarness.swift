@@ -23,6 +23,14 @@ final class DaemonHarness {
         if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// Starts the daemon with its metrics on a free loopback port; returns the URL to scrape.
+    func startWithMetrics(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        try start(["--metrics-listen", "127.0.0.1:0"], sourceLocation: sourceLocation)
+        let port = try #require(logText.firstMatch(of: /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/).map { String($0.1) },
+                                sourceLocation: sourceLocation)
+        return "http://127.0.0.1:\(port)/metrics"
+    }
+
     /// Starts the daemon and waits until it owns the ledger and has set its watches.
     /// - Parameter folders: what names the folders (default: `--folder` with the harness's tree).
     /// - Parameter wrapper: a command that execs the daemon (`unshare …`); its pid becomes the daemon's.

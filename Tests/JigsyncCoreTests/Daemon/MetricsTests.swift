@@ -32,9 +32,7 @@ struct MetricsTests {
     @Test("a scrape after N uploads shows N uploads, their bytes, the latency histogram's N, the rows and the last upload time")
     func afterUploads() async throws {
         let h = try DaemonHarness()
-        try h.start(["--metrics-listen", "127.0.0.1:0"])
-        let port = try #require(h.logText.firstMatch(of: /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/).map { String($0.1) })
-        let url = "http://127.0.0.1:\(port)/metrics"
+        let url = try h.startWithMetrics()
         let before = Date().timeIntervalSince1970
         let n = 7
         var bytes = 0
