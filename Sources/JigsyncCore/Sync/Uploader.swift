@@ -154,11 +154,8 @@ struct Uploader: Sendable {
                     continue
                 }
                 guard !now.contentMayDiffer(from: sending.file.openedStat) else {
-                    record.state = .pending
-                    record.lastError = "changed while it was being sent; sending again"
-                    JigsyncMetrics.retried(.changed)
-                    engine.ledger.save(record)
-                    await sendAgain(record, changedWhileSent: "changed while it was being sent", fullPath: sending.fullPath)
+                    await sendAgain(record, changedWhileSent: "changed while it was being sent",
+                                    lastError: "changed while it was being sent; sending again", fullPath: sending.fullPath)
                     continue
                 }
                 record.state = .uploaded
@@ -188,9 +185,15 @@ struct Uploader: Sendable {
         }
     }
 
-    /// Queues a file that changed while it was sent once more; a sync that has seen it keep
-    /// changing for `--retry-for` leaves it due instead (said once, in the run's report).
-    private func sendAgain(_ record: FileRecord, changedWhileSent reason: String, fullPath: String) async {
+    /// A file that changed while it was sent: its row due again (saying `lastError`) and queued
+    /// once more; a sync that has seen it keep changing for `--retry-for` leaves it due instead
+    /// (said once, in the run's report).
+    private func sendAgain(_ record: FileRecord, changedWhileSent reason: String, lastError: String, fullPath: String) async {
+        var record = record
+        record.state = .pending
+        record.lastError = lastError
+        JigsyncMetrics.retried(.changed)
+        engine.ledger.save(record)
         guard await !scheduler.changedWhileSending(record) else { return }
         await tally.gaveUp(fullPath, reason)
         engine.logger.warning("\(fullPath.escapedForDisplay): \(reason.escapedForDisplay), again and again for the retry period; left due")
@@ -266,11 +269,7 @@ struct Uploader: Sendable {
             engine.ledger.save(record)
             await scheduler.add(record)
         case .fileChanged:
-            JigsyncMetrics.retried(.changed)
-            record.state = .pending
-            record.lastError = error.message
-            engine.ledger.save(record)
-            await sendAgain(record, changedWhileSent: error.message, fullPath: fullPath)
+            await sendAgain(record, changedWhileSent: error.message, lastError: error.message, fullPath: fullPath)
         case .fixFile, .notFound:
             fail(&record, reason: error.description, status: error.status)
             JigsyncMetrics.uploadFailed.increment()
@@ -304,7 +303,7 @@ struct Uploader: Sendable {
     /// request per backoff, not one per file). A one-shot `sync` pauses for at most `--retry-for`,
     /// then stops, the files not uploaded still due (`tally` says why, once). Returns true when it
     /// handled the error so; a single lost connection is retried as the file's own failure.
-    static func unreachable(_ error: StoreError, record: FileRecord, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally?) async -> Bool {
+    static func unreachable(_ error: StoreError, record: FileRecord, engine: SyncEngine, scheduler: UploadScheduler, tally: Tally) async -> Bool {
         guard error.status == nil, error.disposition == .retryLater, await scheduler.noAnswer() else { return false }
         var record = record
         JigsyncMetrics.retried(.unreachable)
@@ -315,7 +314,7 @@ struct Uploader: Sendable {
         let reason = "the service does not answer (\(error.description))"
         let (probeAfter, started, ended) = await scheduler.pause(reason, policy: engine.settings.retry)
         if let ended {
-            await tally?.unreachable(error.description, lasted: ended)   // the command's last line says it
+            await tally.unreachable(error.description, lasted: ended)   // the command's last line says it
         } else if started {
             engine.events?.publish(DaemonActivity(.paused, reason: reason))
             engine.logger.warning("uploads paused: \(reason); files stay due; probing again in \(probeAfter.readable)")

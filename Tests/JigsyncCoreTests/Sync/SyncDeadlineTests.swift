@@ -91,7 +91,9 @@ struct SyncDeadlineTests {
         let writing = LockedFlag(true)
         let writer = Thread {
             var generator = SystemRandomNumberGenerator()
-            while writing.value {
+            // At most 90 s: a sync that resends for ever then ends, and the test fails, not hangs.
+            let stop = Date().addingTimeInterval(90)
+            while writing.value, Date() < stop {
                 guard let handle = try? FileHandle(forUpdating: busy) else { return }
                 try? handle.seek(toOffset: UInt64.random(in: 0..<19_000_000, using: &generator))
                 try? handle.write(contentsOf: Data(repeating: UInt8.random(in: 0...255, using: &generator), count: 4096))
